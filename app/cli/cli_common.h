@@ -1,0 +1,36 @@
+// Pieces shared by the moe-cli commands: reading an ids file, opening a model with its backend, printing.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "moe/backend.h"
+#include "moe/model.h"
+
+namespace moe::cli {
+
+// A JSON file holding an array of token ids (or an object with an "ids" array).
+std::vector<int32_t> read_ids(const std::filesystem::path& path);
+
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Backend> backend;
+};
+LoadedModel load(const std::filesystem::path& folder, int64_t context_length);
+
+// Each command registers itself on the app and runs when chosen.
+void add_info(CLI::App& app);
+void add_generate(CLI::App& app);
+void add_logits(CLI::App& app);
+void add_perplexity(CLI::App& app);
+void add_random(CLI::App& app);
+
+std::string human_count(double n);   // 1.23 B
+std::string human_bytes(double n);   // 4.5 GiB
+
+}  // namespace moe::cli
