@@ -30,7 +30,7 @@ void add_logits(CLI::App& app);
 void add_perplexity(CLI::App& app);
 void add_random(CLI::App& app);
 
-std::string human_count(double n);   // 1.23 B
-std::string human_bytes(double n);   // 4.5 GiB
+std::string human_count(double n);  // 1.23 B
+std::string human_bytes(double n);  // 4.5 GiB
 
 }  // namespace moe::cli

@@ -21,33 +21,36 @@ void run(GenerateArgs& a) {
   nlohmann::json routing = nlohmann::json::array();
   nlohmann::json top = nlohmann::json::array();
   auto add_routing = [&](const RoutingRecord& r) {
-    routing.push_back({{"position", r.position}, {"prompt", r.prompt}, {"experts", r.experts}, {"weights", r.weights}});
+    routing.push_back(
+        {{"position", r.position}, {"prompt", r.prompt}, {"experts", r.experts}, {"weights", r.weights}});
   };
   auto result = generator.generate(
       prompt, a.gen,
       [&](const TokenEvent& ev) {
         add_routing(ev.routing);
         nlohmann::json alts = nlohmann::json::array();
-        for (auto [id, lp] : ev.top_logprobs) alts.push_back({{"id", id}, {"logprob", lp}});
+        for (auto [id, lp] : ev.top_logprobs)
+          alts.push_back({{"id", id}, {"logprob", lp}});
         top.push_back(alts);
         if (!a.json) std::cout << ev.id << (ev.id >= 0 ? " " : "") << std::flush;
       },
       add_routing);
   if (!a.json) {
     std::cout << "\n";
-    std::cerr << result.tokens.size() << " tokens, stopped: " << stop_reason_name(result.reason) << ", prefill "
-              << result.prompt_tokens / std::max(result.prefill_seconds, 1e-9) << " tok/s, decode "
-              << double(result.tokens.size()) / std::max(result.decode_seconds, 1e-9) << " tok/s\n";
+    std::cerr << result.tokens.size() << " tokens, stopped: " << stop_reason_name(result.reason)
+              << ", prefill " << result.prompt_tokens / std::max(result.prefill_seconds, 1e-9)
+              << " tok/s, decode " << double(result.tokens.size()) / std::max(result.decode_seconds, 1e-9)
+              << " tok/s\n";
     return;
   }
   const ModelSpec& s = m.model->spec();
-  nlohmann::json out = {{"ids", result.tokens},
-                        {"logprobs", result.logprobs},
-                        {"stop_reason", stop_reason_name(result.reason)},
-                        {"prompt_tokens", result.prompt_tokens},
-                        {"routing",
-                         {{"moe_layers", s.num_moe_layers()}, {"top_k", s.top_k}, {"positions", routing}}},
-                        {"timing", {{"prefill_seconds", result.prefill_seconds}, {"decode_seconds", result.decode_seconds}}}};
+  nlohmann::json out = {
+      {"ids", result.tokens},
+      {"logprobs", result.logprobs},
+      {"stop_reason", stop_reason_name(result.reason)},
+      {"prompt_tokens", result.prompt_tokens},
+      {"routing", {{"moe_layers", s.num_moe_layers()}, {"top_k", s.top_k}, {"positions", routing}}},
+      {"timing", {{"prefill_seconds", result.prefill_seconds}, {"decode_seconds", result.decode_seconds}}}};
   if (a.gen.top_logprobs > 0) out["top_logprobs"] = top;
   std::cout << out.dump() << "\n";
 }

@@ -16,11 +16,13 @@ struct InfoArgs {
 nlohmann::json describe(const Model& m, int64_t ctx) {
   const ModelSpec& s = m.spec();
   int64_t sliding = 0;
-  for (const auto& l : s.layers) sliding = std::max<int64_t>(sliding, l.sliding_window);
+  for (const auto& l : s.layers)
+    sliding = std::max<int64_t>(sliding, l.sliding_window);
   auto backend = make_cpu_backend(m, BackendOptions{ctx});
   GpuProbe gpus = probe_gpus();
   nlohmann::json g = nlohmann::json::array();
-  for (const auto& gpu : gpus.gpus) g.push_back({{"name", gpu.name}, {"memory_bytes", gpu.total_memory}});
+  for (const auto& gpu : gpus.gpus)
+    g.push_back({{"name", gpu.name}, {"memory_bytes", gpu.total_memory}});
   return {{"path", m.folder().string()},
           {"architecture", s.architecture},
           {"family", family_name(s.family)},
@@ -43,8 +45,10 @@ nlohmann::json describe(const Model& m, int64_t ctx) {
           {"sliding_window", sliding},
           {"rope_theta", s.rope.theta},
           {"eos_token_ids", s.eos_token_ids},
-          {"plan", {{"backend", backend->name()}, {"context", backend->context_length()},
-                    {"kv_cache_bytes", backend->kv_cache_bytes()}}},
+          {"plan",
+           {{"backend", backend->name()},
+            {"context", backend->context_length()},
+            {"kv_cache_bytes", backend->kv_cache_bytes()}}},
           {"gpus", g},
           {"gpu_note", gpus.why_none}};
 }
@@ -71,7 +75,8 @@ void run(const InfoArgs& a) {
             << "weights       " << human_bytes(double(model->weight_bytes())) << " ("
             << j["weight_dtype"].get<std::string>() << ")\n"
             << "context       " << s.max_position_embeddings << " positions"
-            << (j["sliding_window"].get<int64_t>() ? ", sliding window " + j["sliding_window"].dump() : "") << "\n"
+            << (j["sliding_window"].get<int64_t>() ? ", sliding window " + j["sliding_window"].dump() : "")
+            << "\n"
             << "plan          " << j["plan"]["backend"].get<std::string>() << ", KV cache "
             << human_bytes(double(j["plan"]["kv_cache_bytes"].get<size_t>())) << " for "
             << j["plan"]["context"].get<int64_t>() << " positions\n"

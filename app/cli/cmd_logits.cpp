@@ -27,7 +27,8 @@ void run(const LogitsArgs& a) {
     if (!f) throw Error(a.out + ": cannot be written");
   }
   std::filesystem::rename(tmp, a.out);
-  std::cerr << "wrote " << ids.size() << " x " << m.model->spec().vocab_size << " logits to " << a.out << "\n";
+  std::cerr << "wrote " << ids.size() << " x " << m.model->spec().vocab_size << " logits to " << a.out
+            << "\n";
 }
 
 }  // namespace

@@ -32,16 +32,20 @@ void run(const PerplexityArgs& a) {
     for (size_t i = 1; i < len; ++i) {
       const float* row = logits.data() + (i - 1) * size_t(V);
       float mx = row[0];
-      for (int64_t v = 1; v < V; ++v) mx = std::max(mx, row[v]);
+      for (int64_t v = 1; v < V; ++v)
+        mx = std::max(mx, row[v]);
       double z = 0;
-      for (int64_t v = 0; v < V; ++v) z += std::exp(double(row[v]) - mx);
+      for (int64_t v = 0; v < V; ++v)
+        z += std::exp(double(row[v]) - mx);
       nll += std::log(z) + mx - row[ids[start + i]];
       ++scored;
     }
   }
   const double ppl = std::exp(nll / double(scored));
   if (a.json) {
-    std::cout << nlohmann::json{{"perplexity", ppl}, {"tokens_scored", scored}, {"mean_nll", nll / double(scored)},
+    std::cout << nlohmann::json{{"perplexity", ppl},
+                                {"tokens_scored", scored},
+                                {"mean_nll", nll / double(scored)},
                                 {"ctx", a.ctx}}
                      .dump()
               << "\n";

@@ -31,7 +31,8 @@ void run(const RandomArgs& a) {
   }
   if (a.dtype != "bf16" && a.dtype != "f32") throw Error("--dtype must be bf16 or f32");
   write_random_checkpoint(a.out, config, a.seed, a.dtype == "bf16" ? DType::BF16 : DType::F32);
-  std::cerr << "wrote a random " << config["architectures"][0].get<std::string>() << " checkpoint to " << a.out << "\n";
+  std::cerr << "wrote a random " << config["architectures"][0].get<std::string>() << " checkpoint to "
+            << a.out << "\n";
 }
 
 }  // namespace
@@ -42,7 +43,8 @@ void add_random(CLI::App& app) {
   c->add_option("out", a->out, "output folder")->required();
   c->add_option("--config", a->config, "a config.json to take the shape from");
   std::string names;
-  for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
+  for (const auto& n : preset_names())
+    names += (names.empty() ? "" : ", ") + n;
   c->add_option("--like", a->like, "a known shape: " + names);
   c->add_option("--seed", a->seed, "random seed")->capture_default_str();
   c->add_option("--dtype", a->dtype, "bf16 or f32")->capture_default_str();

@@ -28,18 +28,21 @@ void attend(int64_t first, int64_t last, float scale, std::vector<float>& scores
     sum += scores[size_t(j)];
   }
   const float inv = float(1.0 / sum);
-  for (int64_t j = 0; j < m; ++j) accumulate(first + j, scores[size_t(j)] * inv);
+  for (int64_t j = 0; j < m; ++j)
+    accumulate(first + j, scores[size_t(j)] * inv);
 }
 
 float dot(const float* a, const float* b, int64_t n) {
   float s = 0;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  for (int64_t i = 0; i < n; ++i)
+    s += a[i] * b[i];
   return s;
 }
 
 void clip(std::vector<float>& x, double c) {
   const float lo = float(-c), hi = float(c);
-  for (auto& v : x) v = std::clamp(v, lo, hi);
+  for (auto& v : x)
+    v = std::clamp(v, lo, hi);
 }
 
 }  // namespace
@@ -105,10 +108,12 @@ void attention_standard(const ModelSpec& s, const LayerWeights& w, int32_t windo
         const float* qv = q.data() + (t * nh + h) * hd;
         float* o = attn.data() + (t * nh + h) * vd;
         attend(
-            first, p, scale, scores, [&](int64_t j) { return dot(qv, cache.k.data() + (j * nkv + g) * hd, hd); },
+            first, p, scale, scores,
+            [&](int64_t j) { return dot(qv, cache.k.data() + (j * nkv + g) * hd, hd); },
             [&](int64_t j, float pj) {
               const float* vj = cache.v.data() + (j * nkv + g) * vd;
-              for (int64_t i = 0; i < vd; ++i) o[i] += pj * vj[i];
+              for (int64_t i = 0; i < vd; ++i)
+                o[i] += pj * vj[i];
             });
       }
     }
@@ -116,8 +121,8 @@ void attention_standard(const ModelSpec& s, const LayerWeights& w, int32_t windo
   linear(attn.data(), n, w.o, out, &w.o_bias);
 }
 
-void attention_mla(const ModelSpec& s, const LayerWeights& w, const float* xn, int64_t n, int64_t pos0, KvLayer& cache,
-                   float* out) {
+void attention_mla(const ModelSpec& s, const LayerWeights& w, const float* xn, int64_t n, int64_t pos0,
+                   KvLayer& cache, float* out) {
   const int64_t nh = s.num_heads, nope = s.qk_nope_head_dim, rope = s.qk_rope_head_dim, hd = nope + rope;
   const int64_t vd = s.v_head_dim, r = s.kv_lora_rank;
   // Queries.
@@ -147,7 +152,8 @@ void attention_mla(const ModelSpec& s, const LayerWeights& w, const float* xn, i
   // kv_b rows for head h: [h*(nope+vd), +nope) map c_kv to k_nope, the next vd rows to v.
   std::vector<float> kvb(size_t(w.kv_b.rows * r));
 #pragma omp parallel for schedule(static)
-  for (int64_t row = 0; row < w.kv_b.rows; ++row) load_row(w.kv_b, row, kvb.data() + row * r);
+  for (int64_t row = 0; row < w.kv_b.rows; ++row)
+    load_row(w.kv_b, row, kvb.data() + row * r);
 
   std::vector<float> attn(size_t(n * nh * vd));
   const float scale = float(s.attention_scale());
@@ -163,19 +169,23 @@ void attention_mla(const ModelSpec& s, const LayerWeights& w, const float* xn, i
         // Absorb W_k into the query: q_abs = W_k^T q_nope, so q_nope . k_nope_j = q_abs . c_kv_j.
         std::fill(q_abs.begin(), q_abs.end(), 0.0f);
         for (int64_t i = 0; i < nope; ++i)
-          for (int64_t c = 0; c < r; ++c) q_abs[size_t(c)] += qh[i] * wk[i * r + c];
+          for (int64_t c = 0; c < r; ++c)
+            q_abs[size_t(c)] += qh[i] * wk[i * r + c];
         std::fill(latent.begin(), latent.end(), 0.0f);
         attend(
             0, pos0 + t, scale, scores,
             [&](int64_t j) {
-              return dot(q_abs.data(), cache.k.data() + j * r, r) + dot(qh + nope, cache.v.data() + j * rope, rope);
+              return dot(q_abs.data(), cache.k.data() + j * r, r) +
+                     dot(qh + nope, cache.v.data() + j * rope, rope);
             },
             [&](int64_t j, float pj) {
               const float* cj = cache.k.data() + j * r;
-              for (int64_t c = 0; c < r; ++c) latent[size_t(c)] += pj * cj[c];
+              for (int64_t c = 0; c < r; ++c)
+                latent[size_t(c)] += pj * cj[c];
             });
         float* o = attn.data() + (t * nh + h) * vd;
-        for (int64_t i = 0; i < vd; ++i) o[i] = dot(wv + i * r, latent.data(), r);
+        for (int64_t i = 0; i < vd; ++i)
+          o[i] = dot(wv + i * r, latent.data(), r);
       }
     }
   }

@@ -24,7 +24,7 @@ void apply_rope(float* x, int64_t n, int64_t n_heads, int64_t head_stride, int64
 // out[n, hidden] = attention(xn[n, hidden]) for positions pos0 .. pos0 + n - 1, appending to `cache`.
 void attention_standard(const ModelSpec& s, const LayerWeights& w, int32_t window, const float* xn, int64_t n,
                         int64_t pos0, KvLayer& cache, float* out);
-void attention_mla(const ModelSpec& s, const LayerWeights& w, const float* xn, int64_t n, int64_t pos0, KvLayer& cache,
-                   float* out);
+void attention_mla(const ModelSpec& s, const LayerWeights& w, const float* xn, int64_t n, int64_t pos0,
+                   KvLayer& cache, float* out);
 
 }  // namespace moe::cpu

@@ -16,7 +16,9 @@ namespace {
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const Model& model, const BackendOptions& options)
-      : spec_(model.spec()), w_(model.weights()), ctx_(default_context_length(spec_, options.context_length)) {
+      : spec_(model.spec()),
+        w_(model.weights()),
+        ctx_(default_context_length(spec_, options.context_length)) {
     cache_.resize(size_t(spec_.num_layers));
     for (auto& c : cache_) {
       c.k.resize(size_t(ctx_ * k_width()));
@@ -32,7 +34,9 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   int64_t cache_length() const override { return len_; }
   int64_t context_length() const override { return ctx_; }
-  size_t kv_cache_bytes() const override { return size_t(spec_.num_layers * ctx_ * (k_width() + v_width())) * 4; }
+  size_t kv_cache_bytes() const override {
+    return size_t(spec_.num_layers * ctx_ * (k_width() + v_width())) * 4;
+  }
   void truncate(int64_t n) override { len_ = std::clamp<int64_t>(n, 0, len_); }
 
   void forward(std::span<const int32_t> tokens, LogitsMode mode, std::vector<float>& logits,
@@ -52,7 +56,8 @@ class CpuBackend final : public Backend {
     r.reset(n, n_moe, k);
 
     std::vector<float> x(size_t(n * H)), xn(size_t(n * H)), y(size_t(n * H));
-    for (int64_t t = 0; t < n; ++t) cpu::load_row(w_.embed, tokens[size_t(t)], x.data() + t * H);
+    for (int64_t t = 0; t < n; ++t)
+      cpu::load_row(w_.embed, tokens[size_t(t)], x.data() + t * H);
     int64_t moe_index = 0;
     for (int64_t l = 0; l < spec_.num_layers; ++l) {
       const LayerWeights& lw = w_.layers[size_t(l)];
@@ -61,18 +66,21 @@ class CpuBackend final : public Backend {
       if (spec_.attention == AttentionKind::MLA) {
         cpu::attention_mla(spec_, lw, xn.data(), n, pos0, cache_[size_t(l)], y.data());
       } else {
-        cpu::attention_standard(spec_, lw, ls.sliding_window, xn.data(), n, pos0, cache_[size_t(l)], y.data());
+        cpu::attention_standard(spec_, lw, ls.sliding_window, xn.data(), n, pos0, cache_[size_t(l)],
+                                y.data());
       }
-      for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+      for (size_t i = 0; i < x.size(); ++i)
+        x[i] += y[i];
       cpu::rms_norm(x.data(), ffn_norm_[size_t(l)].data(), xn.data(), n, H, spec_.rms_norm_eps);
       if (ls.moe) {
-        cpu::moe_ffn(spec_, lw, xn.data(), n, y.data(), r.experts_at(0, moe_index), r.weights_at(0, moe_index),
-                     n_moe * k);
+        cpu::moe_ffn(spec_, lw, xn.data(), n, y.data(), r.experts_at(0, moe_index),
+                     r.weights_at(0, moe_index), n_moe * k);
         ++moe_index;
       } else {
         cpu::mlp(lw.mlp, xn.data(), n, spec_.intermediate_size, y.data());
       }
-      for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+      for (size_t i = 0; i < x.size(); ++i)
+        x[i] += y[i];
     }
     len_ = pos0 + n;
     const int64_t first = mode == LogitsMode::All ? 0 : n - 1, rows = n - first;
@@ -86,7 +94,8 @@ class CpuBackend final : public Backend {
     return spec_.attention == AttentionKind::MLA ? spec_.kv_lora_rank : spec_.num_kv_heads * spec_.head_dim;
   }
   int64_t v_width() const {
-    return spec_.attention == AttentionKind::MLA ? spec_.qk_rope_head_dim : spec_.num_kv_heads * spec_.v_head_dim;
+    return spec_.attention == AttentionKind::MLA ? spec_.qk_rope_head_dim
+                                                 : spec_.num_kv_heads * spec_.v_head_dim;
   }
 
   const ModelSpec& spec_;

@@ -12,8 +12,8 @@
 namespace moe::cpu {
 namespace {
 
-constexpr int64_t kGemvMaxRows = 4;             // batches up to this size take the streaming path
-constexpr int64_t kBlockElements = 1 << 20;     // weights converted per sgemm block (4 MB of float32)
+constexpr int64_t kGemvMaxRows = 4;          // batches up to this size take the streaming path
+constexpr int64_t kBlockElements = 1 << 20;  // weights converted per sgemm block (4 MB of float32)
 
 thread_local std::vector<float> tls_row;
 
@@ -26,7 +26,8 @@ float dot(const float* a, const float* b, int64_t n) {
     s2 += a[i + 2] * b[i + 2];
     s3 += a[i + 3] * b[i + 3];
   }
-  for (; i < n; ++i) s0 += a[i] * b[i];
+  for (; i < n; ++i)
+    s0 += a[i] * b[i];
   return (s0 + s1) + (s2 + s3);
 }
 
@@ -42,7 +43,8 @@ void linear_streaming(const float* x, int64_t n, const Matrix& w, float* y) {
       convert_to_f32(w.dtype, w.row(r), tls_row.data(), size_t(cols));
       wr = tls_row.data();
     }
-    for (int64_t i = 0; i < n; ++i) y[i * rows + r] = dot(x + i * cols, wr, cols);
+    for (int64_t i = 0; i < n; ++i)
+      y[i * rows + r] = dot(x + i * cols, wr, cols);
   }
 }
 
@@ -62,7 +64,8 @@ void linear_blocked(const float* x, int64_t n, const Matrix& w, float* y) {
   // Row blocks small enough to convert in cache-sized pieces and to spread over the threads.
   const int64_t by_size = std::max<int64_t>(16, kBlockElements / std::max<int64_t>(cols, 1));
   const int64_t by_threads = (rows + 4 * omp_get_max_threads() - 1) / (4 * omp_get_max_threads());
-  const int64_t block_rows = std::max<int64_t>(1, std::min({rows, by_size, std::max<int64_t>(16, by_threads)}));
+  const int64_t block_rows =
+      std::max<int64_t>(1, std::min({rows, by_size, std::max<int64_t>(16, by_threads)}));
   const int64_t blocks = (rows + block_rows - 1) / block_rows;
 #pragma omp parallel for schedule(dynamic)
   for (int64_t b = 0; b < blocks; ++b) {
@@ -72,11 +75,12 @@ void linear_blocked(const float* x, int64_t n, const Matrix& w, float* y) {
       wb = reinterpret_cast<const float*>(w.row(r0));
     } else {
       tls_row.resize(size_t(nr * cols));
-      for (int64_t r = 0; r < nr; ++r) convert_to_f32(w.dtype, w.row(r0 + r), tls_row.data() + r * cols, size_t(cols));
+      for (int64_t r = 0; r < nr; ++r)
+        convert_to_f32(w.dtype, w.row(r0 + r), tls_row.data() + r * cols, size_t(cols));
       wb = tls_row.data();
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(nr), int(cols), 1.0f, x, int(cols), wb, int(cols),
-                0.0f, y + r0, int(rows));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(nr), int(cols), 1.0f, x, int(cols), wb,
+                int(cols), 0.0f, y + r0, int(rows));
   }
 }
 
@@ -92,11 +96,14 @@ void linear(const float* x, int64_t n, const Matrix& w, float* y, const Vector* 
   if (bias && !bias->empty()) {
     std::vector<float> b = load_vector(*bias);
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t r = 0; r < w.rows; ++r) y[i * w.rows + r] += b[size_t(r)];
+      for (int64_t r = 0; r < w.rows; ++r)
+        y[i * w.rows + r] += b[size_t(r)];
   }
 }
 
-void load_row(const Matrix& w, int64_t row, float* out) { convert_to_f32(w.dtype, w.row(row), out, size_t(w.cols)); }
+void load_row(const Matrix& w, int64_t row, float* out) {
+  convert_to_f32(w.dtype, w.row(row), out, size_t(w.cols));
+}
 
 std::vector<float> load_vector(const Vector& v) {
   std::vector<float> out(size_t(v.rows * v.cols));
@@ -109,9 +116,11 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t rows, int
     const float* xr = x + r * dim;
     float* o = out + r * dim;
     double ss = 0;
-    for (int64_t i = 0; i < dim; ++i) ss += double(xr[i]) * xr[i];
+    for (int64_t i = 0; i < dim; ++i)
+      ss += double(xr[i]) * xr[i];
     const float inv = float(1.0 / std::sqrt(ss / double(dim) + eps));
-    for (int64_t i = 0; i < dim; ++i) o[i] = weight[i] * (xr[i] * inv);
+    for (int64_t i = 0; i < dim; ++i)
+      o[i] = weight[i] * (xr[i] * inv);
   }
 }
 

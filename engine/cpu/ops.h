@@ -17,6 +17,8 @@ void load_row(const Matrix& w, int64_t row, float* out);
 std::vector<float> load_vector(const Vector& v);
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i], for `rows` rows of `dim` (in place allowed).
 void rms_norm(const float* x, const float* weight, float* out, int64_t rows, int64_t dim, double eps);
-inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+inline float silu(float x) {
+  return x / (1.0f + std::exp(-x));
+}
 
 }  // namespace moe::cpu

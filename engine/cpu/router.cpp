@@ -36,7 +36,8 @@ void mask_groups(const ModelSpec& s, std::vector<float>& choice, bool top2_sum) 
   std::vector<int32_t> keep;
   top_k(group_score, s.topk_group, keep);
   std::vector<char> kept(size_t(s.n_group), 0);
-  for (int32_t g : keep) kept[size_t(g)] = 1;
+  for (int32_t g : keep)
+    kept[size_t(g)] = 1;
   for (int64_t e = 0; e < s.num_experts; ++e)
     if (!kept[size_t(e / per)]) choice[size_t(e)] = 0.0f;
 }
@@ -50,14 +51,18 @@ void route_token(const ModelSpec& s, std::span<const float> logits, std::span<co
   if (s.router_score == RouterScore::Softmax) {
     float mx = *std::max_element(logits.begin(), logits.end());
     double sum = 0;
-    for (int64_t e = 0; e < E; ++e) sum += scores[size_t(e)] = std::exp(logits[size_t(e)] - mx);
-    for (auto& x : scores) x = float(x / sum);
+    for (int64_t e = 0; e < E; ++e)
+      sum += scores[size_t(e)] = std::exp(logits[size_t(e)] - mx);
+    for (auto& x : scores)
+      x = float(x / sum);
   } else {
-    for (int64_t e = 0; e < E; ++e) scores[size_t(e)] = 1.0f / (1.0f + std::exp(-logits[size_t(e)]));
+    for (int64_t e = 0; e < E; ++e)
+      scores[size_t(e)] = 1.0f / (1.0f + std::exp(-logits[size_t(e)]));
   }
   std::vector<float> choice = scores;
   if (!score_bias.empty())
-    for (int64_t e = 0; e < E; ++e) choice[size_t(e)] += score_bias[size_t(e)];
+    for (int64_t e = 0; e < E; ++e)
+      choice[size_t(e)] += score_bias[size_t(e)];
   if (s.router_grouping != RouterGrouping::None && s.n_group > 1)
     mask_groups(s, choice, s.router_grouping == RouterGrouping::GroupTop2Sum);
   std::vector<int32_t> idx;
@@ -69,14 +74,18 @@ void route_token(const ModelSpec& s, std::span<const float> logits, std::span<co
   const bool deepseek = s.family == Family::DeepseekV2 || s.family == Family::DeepseekV3;
   if (s.norm_topk_prob && (!deepseek || k > 1)) {
     float sum = 0;
-    for (int64_t i = 0; i < k; ++i) sum += weights[i];
+    for (int64_t i = 0; i < k; ++i)
+      sum += weights[i];
     if (deepseek) sum += 1e-20f;
-    for (int64_t i = 0; i < k; ++i) weights[i] /= sum;
+    for (int64_t i = 0; i < k; ++i)
+      weights[i] /= sum;
   }
   // DeepSeek-V2's own code scales only when it does not renormalise; V3 always scales.
-  const bool scale = s.family == Family::DeepseekV3 || (s.family == Family::DeepseekV2 && !(s.norm_topk_prob && k > 1));
+  const bool scale =
+      s.family == Family::DeepseekV3 || (s.family == Family::DeepseekV2 && !(s.norm_topk_prob && k > 1));
   if (scale)
-    for (int64_t i = 0; i < k; ++i) weights[i] *= float(s.routed_scaling_factor);
+    for (int64_t i = 0; i < k; ++i)
+      weights[i] *= float(s.routed_scaling_factor);
 }
 
 }  // namespace moe

@@ -12,9 +12,10 @@ GpuProbe probe_gpus() {
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
     cudaGetLastError();  // clear the sticky error so later calls are not poisoned
-    probe.why_none = err == cudaErrorInsufficientDriver ? "no NVIDIA driver (or one older than this build's CUDA)"
-                     : err == cudaErrorNoDevice        ? "no CUDA device"
-                                                       : std::string("CUDA: ") + cudaGetErrorString(err);
+    probe.why_none = err == cudaErrorInsufficientDriver
+                         ? "no NVIDIA driver (or one older than this build's CUDA)"
+                     : err == cudaErrorNoDevice ? "no CUDA device"
+                                                : std::string("CUDA: ") + cudaGetErrorString(err);
     return probe;
   }
   for (int i = 0; i < count; ++i) {

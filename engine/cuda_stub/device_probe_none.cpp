@@ -3,6 +3,8 @@
 
 namespace moe {
 
-GpuProbe probe_gpus() { return GpuProbe{{}, "this build has no CUDA backend (MOE_WITH_CUDA=OFF)"}; }
+GpuProbe probe_gpus() {
+  return GpuProbe{{}, "this build has no CUDA backend (MOE_WITH_CUDA=OFF)"};
+}
 
 }  // namespace moe

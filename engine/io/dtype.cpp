@@ -40,10 +40,10 @@ const DTypeInfo& info(DType t) {
 // subnormal/zero) are all computed and the right one selected.
 inline float half_to_float(uint16_t h) {
   uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  uint32_t em = h & 0x7fffu;                                      // exponent and mantissa
-  uint32_t bits = (em << 13) + (112u << 23);                      // rebias the exponent: 15 -> 127
-  uint32_t infnan = 0u - uint32_t(em >= 0x7c00u);                 // all ones for inf/nan
-  bits += (112u << 23) & infnan;                                  // exponent 31 -> 255, payload kept
+  uint32_t em = h & 0x7fffu;                                     // exponent and mantissa
+  uint32_t bits = (em << 13) + (112u << 23);                     // rebias the exponent: 15 -> 127
+  uint32_t infnan = 0u - uint32_t(em >= 0x7c00u);                // all ones for inf/nan
+  bits += (112u << 23) & infnan;                                 // exponent 31 -> 255, payload kept
   uint32_t sub = std::bit_cast<uint32_t>(float(em) * 0x1p-24f);  // subnormal or zero: exact
   uint32_t is_sub = 0u - uint32_t(em < 0x0400u);
   bits = (bits & ~is_sub) | (sub & is_sub);
@@ -64,8 +64,10 @@ inline void convert_u16(const unsigned char* __restrict s, float* __restrict d, 
   constexpr size_t kBlock = 16;
   size_t i = 0;
   for (; i + kBlock <= n; i += kBlock)
-    for (size_t j = 0; j < kBlock; ++j) d[i + j] = cvt(load_u16(s + 2 * (i + j)));
-  for (; i < n; ++i) d[i] = cvt(load_u16(s + 2 * i));
+    for (size_t j = 0; j < kBlock; ++j)
+      d[i + j] = cvt(load_u16(s + 2 * (i + j)));
+  for (; i < n; ++i)
+    d[i] = cvt(load_u16(s + 2 * i));
 }
 
 void convert_bf16(const unsigned char* __restrict s, float* __restrict d, size_t n) {
@@ -81,7 +83,9 @@ void convert_f16(const unsigned char* __restrict s, float* __restrict d, size_t 
 static_assert(size_t(DType::C64) + 1 == kDTypes.size());
 
 namespace io {
-unsigned dtype_bits(DType t) { return info(t).bits; }
+unsigned dtype_bits(DType t) {
+  return info(t).bits;
+}
 }  // namespace io
 
 size_t dtype_size(DType t) {
@@ -89,7 +93,9 @@ size_t dtype_size(DType t) {
   return bits % 8 == 0 ? bits / 8 : 0;
 }
 
-std::string_view dtype_name(DType t) { return info(t).name; }
+std::string_view dtype_name(DType t) {
+  return info(t).name;
+}
 
 std::optional<DType> dtype_from_name(std::string_view name) {
   for (const auto& d : kDTypes)
@@ -97,7 +103,9 @@ std::optional<DType> dtype_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-float f16_to_f32(uint16_t h) { return half_to_float(h); }
+float f16_to_f32(uint16_t h) {
+  return half_to_float(h);
+}
 
 uint16_t f32_to_f16(float f) {
   uint32_t x = std::bit_cast<uint32_t>(f);

@@ -21,7 +21,8 @@ std::string short_json_message(const char* what) {
   constexpr size_t kMax = 240;
   if (m.size() > kMax) {
     size_t cut = kMax;
-    while (cut > 0 && (static_cast<unsigned char>(m[cut]) & 0xC0) == 0x80) --cut;  // keep UTF-8 whole
+    while (cut > 0 && (static_cast<unsigned char>(m[cut]) & 0xC0) == 0x80)
+      --cut;  // keep UTF-8 whole
     m.resize(cut);
     m += "...";
   }
@@ -32,7 +33,8 @@ std::string quoted(const std::string& s) {
   constexpr size_t kMax = 200;
   if (s.size() <= kMax) return "\"" + s + "\"";
   size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
+    --cut;
   return "\"" + s.substr(0, cut) + "...\"";
 }
 
@@ -69,9 +71,9 @@ size_t find_invalid_utf8(std::string_view text) {
   return std::string_view::npos;
 }
 
-nlohmann::ordered_json parse_json_strict(std::string_view text, const std::string& file, const std::string& what,
-                                         int max_depth) {
-  using Json = nlohmann::ordered_json;
+nlohmann::json parse_json_strict(std::string_view text, const std::string& file, const std::string& what,
+                                 int max_depth, std::vector<std::string>* top_level_keys) {
+  using Json = nlohmann::json;
   if (size_t bad = find_invalid_utf8(text); bad != std::string_view::npos)
     throw Error(file + ": the " + what + " is not valid UTF-8 (byte " + std::to_string(bad) + ")");
   // JSON text never holds a raw NUL, and nlohmann's lexer would take one for the end of the input.
@@ -98,6 +100,7 @@ nlohmann::ordered_json parse_json_strict(std::string_view text, const std::strin
           const auto& key = parsed.get_ref<const std::string&>();
           if (!keys.back().insert(key).second)
             throw Error(file + ": the " + what + " has the key " + quoted(key) + " twice");
+          if (depth == 1 && top_level_keys) top_level_keys->push_back(key);
         }
         break;
       case Json::parse_event_t::value:

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -15,9 +16,11 @@ namespace moe::io {
 // included), or npos when `text` is valid.
 size_t find_invalid_utf8(std::string_view text);
 
-// Parses `text`, keeping object keys in file order. Errors read "FILE: the WHAT is not valid JSON: ...".
-// max_depth counts nested containers: 1 allows only a flat object or array.
-nlohmann::ordered_json parse_json_strict(std::string_view text, const std::string& file, const std::string& what,
-                                         int max_depth);
+// Parses `text`. Errors read "FILE: the WHAT is not valid JSON: ..."; max_depth counts nested containers
+// (1 allows only a flat object or array). nlohmann::json keeps an object's keys sorted; when
+// `top_level_keys` is given it receives the top-level object's keys in file order. (ordered_json would keep
+// the order itself, but it inserts each key in linear time: quadratic on a header with a million entries.)
+nlohmann::json parse_json_strict(std::string_view text, const std::string& file, const std::string& what,
+                                 int max_depth, std::vector<std::string>* top_level_keys = nullptr);
 
 }  // namespace moe::io

@@ -16,7 +16,9 @@
 namespace moe::io {
 namespace {
 
-std::string reason(int err) { return std::generic_category().message(err); }
+std::string reason(int err) {
+  return std::generic_category().message(err);
+}
 
 }  // namespace
 
@@ -50,7 +52,9 @@ MmapFile::MmapFile(const std::filesystem::path& path) {
   ::close(fd);
 }
 
-MmapFile::~MmapFile() { unmap(addr_, size_); }
+MmapFile::~MmapFile() {
+  unmap(addr_, size_);
+}
 
 void* MmapFile::release() {
   void* addr = addr_;

@@ -14,7 +14,7 @@
 namespace moe {
 namespace {
 
-using Json = nlohmann::ordered_json;
+using Json = nlohmann::json;
 
 // Containers in a valid header: the top object, a tensor entry or __metadata__, a shape/data_offsets array.
 constexpr int kHeaderMaxDepth = 3;
@@ -30,6 +30,17 @@ std::string shape_string(const std::vector<int64_t>& shape) {
     s += std::to_string(shape[i]);
   }
   return s + "]";
+}
+
+// Bounds what a message quotes from the file: a name or value can be megabytes long.
+std::string clip(std::string s) {
+  constexpr size_t kMax = 200;
+  if (s.size() <= kMax) return s;
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
+    --cut;  // keep UTF-8 whole
+  s.resize(cut);
+  return s + "...";
 }
 
 // A non-negative JSON integer ("-0" included, as serde_json reads it); floats and negatives are not.
@@ -56,13 +67,13 @@ class HeaderParser {
 
   [[noreturn]] void fail(const std::string& msg) const { throw Error(file_ + ": " + msg); }
   [[noreturn]] void fail(const std::string& tensor, const std::string& msg) const {
-    throw Error(file_ + ": tensor " + tensor + " " + msg);
+    throw Error(file_ + ": tensor " + clip(tensor) + " " + msg);
   }
 
   void metadata(const Json& v, std::map<std::string, std::string>& out) const {
     if (!v.is_object()) fail("__metadata__ is not an object of strings");
     for (const auto& [key, value] : v.items()) {
-      if (!value.is_string()) fail("__metadata__ value of \"" + key + "\" is not a string");
+      if (!value.is_string()) fail("__metadata__ value of \"" + clip(key) + "\" is not a string");
       out[key] = value.get<std::string>();
     }
   }
@@ -70,7 +81,8 @@ class HeaderParser {
   Parsed entry(const std::string& name, const Json& v) const {
     if (!v.is_object()) fail(name, "is not described by an object {dtype, shape, data_offsets}");
     for (const auto& [key, value] : v.items())
-      if (key != "dtype" && key != "shape" && key != "data_offsets") fail(name, "has an unexpected key \"" + key + "\"");
+      if (key != "dtype" && key != "shape" && key != "data_offsets")
+        fail(name, "has an unexpected key \"" + clip(key) + "\"");
     for (const char* key : {"dtype", "shape", "data_offsets"})
       if (!v.contains(key)) fail(name, std::string("has no \"") + key + "\"");
 
@@ -80,7 +92,7 @@ class HeaderParser {
     const Json& dtype = v["dtype"];
     if (!dtype.is_string()) fail(name, "has a dtype that is not a string");
     auto t = dtype_from_name(dtype.get_ref<const std::string&>());
-    if (!t) fail(name, "has unknown dtype \"" + dtype.get<std::string>() + "\"");
+    if (!t) fail(name, "has unknown dtype \"" + clip(dtype.get<std::string>()) + "\"");
     p.view.dtype = *t;
 
     const Json& shape = v["shape"];
@@ -90,7 +102,8 @@ class HeaderParser {
     for (size_t i = 0; i < shape.size(); ++i) {
       uint64_t d;
       if (!get_index(shape[i], d))
-        fail(name, "has shape[" + std::to_string(i) + "] = " + shape[i].dump() + ", not a non-negative integer");
+        fail(name, "has shape[" + std::to_string(i) + "] = " + clip(shape[i].dump()) +
+                       ", not a non-negative integer");
       dims.push_back(d);
     }
     auto numel = io::checked_numel(dims);
@@ -106,7 +119,8 @@ class HeaderParser {
     const Json& offsets = v["data_offsets"];
     if (!offsets.is_array() || offsets.size() != 2 || !get_index(offsets[0], p.begin) ||
         !get_index(offsets[1], p.end))
-      fail(name, "has data_offsets " + offsets.dump() + ", not [begin, end] with non-negative integers");
+      fail(name,
+           "has data_offsets " + clip(offsets.dump()) + ", not [begin, end] with non-negative integers");
     if (p.begin > p.end) fail(name, "has data_offsets " + range(p) + " that end before they begin");
     if (p.end > data_size_)
       fail(name, "declares data_offsets " + range(p) + " but the data section holds only " +
@@ -131,12 +145,13 @@ class HeaderParser {
     for (size_t i : order) {
       const Parsed& p = all[i];
       if (p.begin < pos)
-        fail(p.view.name, "(data_offsets " + range(p) + ") overlaps tensor " + prev->view.name + " (" + range(*prev) +
-                              ")");
+        fail(p.view.name, "(data_offsets " + range(p) + ") overlaps tensor " + clip(prev->view.name) + " (" +
+                              range(*prev) + ")");
       if (p.begin > pos) {
         if (prev)
-          fail(p.view.name, "(data_offsets " + range(p) + ") leaves a hole of " + std::to_string(p.begin - pos) +
-                                " bytes after tensor " + prev->view.name + " (" + range(*prev) + ")");
+          fail(p.view.name, "(data_offsets " + range(p) + ") leaves a hole of " +
+                                std::to_string(p.begin - pos) + " bytes after tensor " +
+                                clip(prev->view.name) + " (" + range(*prev) + ")");
         fail(p.view.name, "(data_offsets " + range(p) + ") leaves a hole of " + std::to_string(p.begin) +
                               " bytes at the start of the data section");
       }
@@ -161,7 +176,8 @@ class HeaderParser {
 
 int64_t TensorView::numel() const {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    n *= d;
   return n;
 }
 
@@ -172,36 +188,39 @@ std::string TensorView::describe() const {
 
 void SafetensorsFile::parse_header(std::span<const std::byte> bytes, uint64_t file_size,
                                    const std::string& display_name, const SafetensorsLimits& limits,
-                                   std::vector<TensorView>& tensors, std::map<std::string, std::string>& metadata,
-                                   uint64_t& data_start) {
+                                   std::vector<TensorView>& tensors,
+                                   std::map<std::string, std::string>& metadata, uint64_t& data_start) {
   const std::string& file = display_name;
   if (file_size < 8 || bytes.size() < 8)
     throw Error(file + ": the file is " + std::to_string(std::min<uint64_t>(file_size, bytes.size())) +
                 " bytes long, shorter than the 8-byte header length of a safetensors file");
   uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | std::to_integer<uint64_t>(bytes[size_t(i)]);
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | std::to_integer<uint64_t>(bytes[size_t(i)]);
   if (n == 0) throw Error(file + ": header length is 0");
   if (n > limits.max_header_bytes)
     throw Error(file + ": header length " + std::to_string(n) + " exceeds the limit of " +
                 std::to_string(limits.max_header_bytes) + " bytes");
   if (n > file_size - 8)
-    throw Error(file + ": header length " + std::to_string(n) + " exceeds the file (" + std::to_string(file_size) +
-                " bytes)");
+    throw Error(file + ": header length " + std::to_string(n) + " exceeds the file (" +
+                std::to_string(file_size) + " bytes)");
   if (n > bytes.size() - 8)
-    throw Error(file + ": header length " + std::to_string(n) + " exceeds the " + std::to_string(bytes.size()) +
-                " bytes read");
+    throw Error(file + ": header length " + std::to_string(n) + " exceeds the " +
+                std::to_string(bytes.size()) + " bytes read");
 
   const uint64_t start = 8 + n;
   const uint64_t data_size = file_size - start;
   std::string_view text(reinterpret_cast<const char*>(bytes.data()) + 8, size_t(n));
-  Json header = io::parse_json_strict(text, file, "header", kHeaderMaxDepth);
+  std::vector<std::string> order;  // tensors keep the order of the header
+  const Json header = io::parse_json_strict(text, file, "header", kHeaderMaxDepth, &order);
   if (!header.is_object()) throw Error(file + ": the header is not a JSON object");
 
   HeaderParser parser(file, data_size);
   std::map<std::string, std::string> meta;
   std::vector<Parsed> parsed;
-  parsed.reserve(header.size());
-  for (const auto& [name, value] : header.items()) {
+  parsed.reserve(order.size());
+  for (const auto& name : order) {
+    const Json& value = header.find(name).value();
     if (name == "__metadata__")
       parser.metadata(value, meta);
     else
@@ -230,7 +249,9 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path, SafetensorsL
   map_ = map.release();
 }
 
-SafetensorsFile::~SafetensorsFile() { io::MmapFile::unmap(map_, map_size_); }
+SafetensorsFile::~SafetensorsFile() {
+  io::MmapFile::unmap(map_, map_size_);
+}
 
 const TensorView* SafetensorsFile::find(std::string_view name) const {
   for (const auto& t : tensors_)

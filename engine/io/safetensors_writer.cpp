@@ -1,5 +1,5 @@
-// write_safetensors: builds the header (entries in the given order, __metadata__ first), pads it with spaces
-// to a multiple of 8 bytes, and writes header and data to a temporary file beside the target, which is
+// write_safetensors: builds the header (__metadata__ first, then entries in the given order), pads it with
+// spaces to a multiple of 8 bytes, and writes header and data to a temporary file beside the target, which is
 // fsynced and renamed over the target so that a crash never leaves a truncated file at that path.
 #include <fcntl.h>
 #include <unistd.h>
@@ -19,7 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string reason(int err) { return std::generic_category().message(err); }
+std::string reason(int err) {
+  return std::generic_category().message(err);
+}
 
 // A file created exclusively beside the target; unlinked on destruction unless committed.
 class TempFile {
@@ -33,7 +35,9 @@ class TempFile {
       fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
       if (fd_ >= 0 || errno != EEXIST) break;
     }
-    if (fd_ < 0) throw Error("cannot write " + target_.string() + ": cannot create " + path_.string() + ": " + reason(errno));
+    if (fd_ < 0)
+      throw Error("cannot write " + target_.string() + ": cannot create " + path_.string() + ": " +
+                  reason(errno));
   }
   ~TempFile() {
     if (fd_ >= 0) ::close(fd_);
@@ -85,17 +89,27 @@ void write_safetensors(const fs::path& path, std::span<const TensorToWrite> tens
                        const std::map<std::string, std::string>& metadata) {
   const std::string file = path.string();
   auto check_utf8 = [&](const std::string& s, const std::string& what) {
-    if (io::find_invalid_utf8(s) != std::string_view::npos) throw Error(file + ": " + what + " is not valid UTF-8");
+    if (io::find_invalid_utf8(s) != std::string_view::npos)
+      throw Error(file + ": " + what + " is not valid UTF-8");
   };
 
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  // The header is assembled entry by entry: ordered_json would keep the order too, but inserts in linear
+  // time.
+  std::string text = "{";
+  auto add_entry = [&](const std::string& key, const auto& value) {
+    if (text.size() > 1) text += ',';
+    text += nlohmann::json(key).dump();
+    text += ':';
+    text += value.dump();
+  };
   if (!metadata.empty()) {
-    auto& meta = header["__metadata__"] = nlohmann::ordered_json::object();
+    nlohmann::json meta = nlohmann::json::object();  // keys sorted, as in the std::map
     for (const auto& [key, value] : metadata) {
       check_utf8(key, "metadata key " + key);
       check_utf8(value, "the metadata value of " + key);
       meta[key] = value;
     }
+    add_entry("__metadata__", meta);
   }
 
   std::set<std::string_view> names;
@@ -119,14 +133,19 @@ void write_safetensors(const fs::path& path, std::span<const TensorToWrite> tens
                   std::to_string(*numel) + " elements = " + std::to_string(nbytes) + " bytes, but " +
                   std::to_string(t.nbytes) + " bytes were given");
     if (t.nbytes > 0 && !t.data) throw Error(file + ": tensor " + t.name + " has no data");
-    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + nbytes}}};
+    nlohmann::ordered_json entry = nlohmann::ordered_json::object();  // keys in the reference writer's order
+    entry["dtype"] = dtype_name(t.dtype);
+    entry["shape"] = t.shape;
+    entry["data_offsets"] = {offset, offset + nbytes};
+    add_entry(t.name, entry);
     offset += nbytes;
   }
 
-  std::string text = header.dump();
+  text += '}';
   text.append((8 - text.size() % 8) % 8, ' ');
   unsigned char length[8];
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(uint64_t(text.size()) >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    length[i] = static_cast<unsigned char>(uint64_t(text.size()) >> (8 * i));
 
   TempFile out(path);
   out.write(length, 8);

@@ -22,8 +22,8 @@ std::string read_small_file(const fs::path& path, uint64_t max_bytes) {
   uint64_t size = fs::file_size(path, ec);
   if (ec) throw Error("cannot read " + path.string() + ": " + ec.message());
   if (size > max_bytes)
-    throw Error(path.string() + " is " + std::to_string(size) + " bytes, more than the " + std::to_string(max_bytes) +
-                " an index may have");
+    throw Error(path.string() + " is " + std::to_string(size) + " bytes, more than the " +
+                std::to_string(max_bytes) + " an index may have");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open " + path.string());
   std::ostringstream text;
@@ -73,7 +73,8 @@ TensorStore::TensorStore(const fs::path& folder_or_file) : root_(folder_or_file)
     if (weight_map.empty()) throw Error(index_name + ": the weight_map lists no tensors");
     std::set<std::string> shards;
     for (const auto& [tensor, shard] : weight_map.items()) {
-      if (!shard.is_string()) throw Error(index_name + ": the shard of tensor " + tensor + " is not a string");
+      if (!shard.is_string())
+        throw Error(index_name + ": the shard of tensor " + tensor + " is not a string");
       const auto& shard_name = shard.get_ref<const std::string&>();
       if (!is_plain_file_name(shard_name))
         throw Error(index_name + ": tensor " + tensor + " is mapped to \"" + shard_name +
@@ -91,8 +92,8 @@ TensorStore::TensorStore(const fs::path& folder_or_file) : root_(folder_or_file)
     for (const auto& [tensor, shard] : weight_map.items()) {
       const auto& shard_name = shard.get_ref<const std::string&>();
       if (!by_shard.at(shard_name)->find(tensor))
-        throw Error(index_name + ": tensor " + tensor + " is mapped to " + shard_name + ", but " + shard_name +
-                    " has no such tensor");
+        throw Error(index_name + ": tensor " + tensor + " is mapped to " + shard_name + ", but " +
+                    shard_name + " has no such tensor");
     }
     return;
   }
@@ -111,7 +112,8 @@ TensorStore::TensorStore(const fs::path& folder_or_file) : root_(folder_or_file)
   if (ec) throw Error("cannot list " + root_.string() + ": " + ec.message());
   if (found.empty()) throw Error(root_.string() + " holds no .safetensors file");
   std::sort(found.begin(), found.end());
-  for (const auto& path : found) add_file(path);
+  for (const auto& path : found)
+    add_file(path);
 }
 
 TensorStore::~TensorStore() = default;
@@ -129,14 +131,16 @@ const TensorView& TensorStore::get(std::string_view name) const {
 std::vector<std::string> TensorStore::names() const {
   std::vector<std::string> out;
   out.reserve(index_.size());
-  for (const auto& [name, view] : index_) out.push_back(name);
+  for (const auto& [name, view] : index_)
+    out.push_back(name);
   return out;
 }
 
 size_t TensorStore::total_bytes() const {
   size_t total = 0;
   for (const auto& file : files_)
-    for (const auto& t : file->tensors()) total += t.nbytes;
+    for (const auto& t : file->tensors())
+      total += t.nbytes;
   return total;
 }
 

@@ -20,7 +20,8 @@ void fill_deepseek(const ConfigReader& c, ModelSpec& s) {
   s.attention_bias = c.boolean("attention_bias", false);
   s.rope.interleaved = v3 ? c.boolean("rope_interleave", true) : true;
 
-  s.num_experts = c.integer("n_routed_experts", std::nullopt, 1, kMaxExperts);
+  s.num_experts = c.integer(c.first_present({"n_routed_experts", "num_local_experts", "num_experts"}),
+                            std::nullopt, 1, kMaxExperts);
   s.top_k = c.integer("num_experts_per_tok", std::nullopt, 1, kMaxExperts);
   s.moe_intermediate_size = c.integer("moe_intermediate_size", std::nullopt, 1, kMaxIntermediate);
   s.routed_scaling_factor = c.number("routed_scaling_factor", v3 ? 2.5 : 1.0);
@@ -31,15 +32,18 @@ void fill_deepseek(const ConfigReader& c, ModelSpec& s) {
   s.topk_group = c.integer("topk_group", s.n_group, 1, kMaxExperts);
   if (v3) {
     std::string scoring = c.string("scoring_func", "sigmoid");
-    if (scoring != "sigmoid") c.fail("scoring_func", "\"" + scoring + "\" is not supported for DeepSeek-V3 (sigmoid)");
+    if (scoring != "sigmoid")
+      c.fail("scoring_func", "\"" + scoring + "\" is not supported for DeepSeek-V3 (sigmoid)");
     std::string method = c.string("topk_method", "noaux_tc");
-    if (method != "noaux_tc") c.fail("topk_method", "\"" + method + "\" is not supported for DeepSeek-V3 (noaux_tc)");
+    if (method != "noaux_tc")
+      c.fail("topk_method", "\"" + method + "\" is not supported for DeepSeek-V3 (noaux_tc)");
     s.router_score = RouterScore::Sigmoid;
     s.router_grouping = RouterGrouping::GroupTop2Sum;
     s.router_bias = true;
   } else {
     std::string scoring = c.string("scoring_func", "softmax");
-    if (scoring != "softmax") c.fail("scoring_func", "\"" + scoring + "\" is not supported for DeepSeek-V2 (softmax)");
+    if (scoring != "softmax")
+      c.fail("scoring_func", "\"" + scoring + "\" is not supported for DeepSeek-V2 (softmax)");
     std::string method = c.string("topk_method", "greedy");
     if (method == "group_limited_greedy") {
       s.router_grouping = RouterGrouping::GroupMax;
@@ -53,8 +57,10 @@ void fill_deepseek(const ConfigReader& c, ModelSpec& s) {
   }
   int64_t first_dense = c.integer("first_k_dense_replace", v3 ? 3 : 0, 0, kMaxLayers);
   int64_t freq = c.integer("moe_layer_freq", 1, 1, kMaxLayers);
-  for (int64_t i = 0; i < s.num_layers; ++i) s.layers[size_t(i)].moe = i >= first_dense && i % freq == 0;
-  if (first_dense > 0 && s.intermediate_size < 1) c.fail("intermediate_size", "is needed by the dense layers");
+  for (int64_t i = 0; i < s.num_layers; ++i)
+    s.layers[size_t(i)].moe = i >= first_dense && i % freq == 0;
+  if (first_dense > 0 && s.intermediate_size < 1)
+    c.fail("intermediate_size", "is needed by the dense layers");
 }
 
 }  // namespace moe::detail

@@ -30,21 +30,25 @@ void fill_softmax_moe(const ConfigReader& c, ModelSpec& s) {
   s.router_score = RouterScore::Softmax;
   switch (s.family) {
     case Family::Mixtral:
-      s.num_experts = c.integer("num_local_experts", std::nullopt, 1, kMaxExperts);
+      s.num_experts =
+          c.integer(c.first_present({"num_local_experts", "num_experts"}), std::nullopt, 1, kMaxExperts);
       s.top_k = c.integer("num_experts_per_tok", 2, 1, kMaxExperts);
       s.moe_intermediate_size = c.integer("intermediate_size", std::nullopt, 1, kMaxIntermediate);
       s.norm_topk_prob = true;
-      for (auto& l : s.layers) l.moe = true;
+      for (auto& l : s.layers)
+        l.moe = true;
       break;
     case Family::Qwen2Moe:
     case Family::Qwen3Moe:
-      s.num_experts = c.integer("num_experts", std::nullopt, 1, kMaxExperts);
+      s.num_experts =
+          c.integer(c.first_present({"num_experts", "num_local_experts"}), std::nullopt, 1, kMaxExperts);
       s.top_k = c.integer("num_experts_per_tok", std::nullopt, 1, kMaxExperts);
       s.moe_intermediate_size = c.integer("moe_intermediate_size", std::nullopt, 1, kMaxIntermediate);
       s.norm_topk_prob = c.boolean("norm_topk_prob", false);
       if (s.family == Family::Qwen2Moe) {
         s.attention_bias = true;  // q/k/v biases, none on o_proj
-        s.shared_expert_intermediate_size = c.integer("shared_expert_intermediate_size", 0, 0, kMaxIntermediate);
+        s.shared_expert_intermediate_size =
+            c.integer("shared_expert_intermediate_size", 0, 0, kMaxIntermediate);
         s.shared_expert_gate = s.shared_expert_intermediate_size > 0;
       } else {
         s.attention_bias = c.boolean("attention_bias", false);
@@ -54,7 +58,8 @@ void fill_softmax_moe(const ConfigReader& c, ModelSpec& s) {
       mark_qwen_moe_layers(c, s);
       break;
     case Family::Olmoe:
-      s.num_experts = c.integer("num_experts", std::nullopt, 1, kMaxExperts);
+      s.num_experts =
+          c.integer(c.first_present({"num_experts", "num_local_experts"}), std::nullopt, 1, kMaxExperts);
       s.top_k = c.integer("num_experts_per_tok", std::nullopt, 1, kMaxExperts);
       s.moe_intermediate_size = c.integer("intermediate_size", std::nullopt, 1, kMaxIntermediate);
       s.norm_topk_prob = c.boolean("norm_topk_prob", false);
@@ -63,7 +68,8 @@ void fill_softmax_moe(const ConfigReader& c, ModelSpec& s) {
       s.qk_norm = QkNorm::Full;
       s.clip_qkv = c.number("clip_qkv", 0.0);
       if (s.clip_qkv < 0) c.fail("clip_qkv", "must not be negative");
-      for (auto& l : s.layers) l.moe = true;
+      for (auto& l : s.layers)
+        l.moe = true;
       break;
     default:
       break;

@@ -24,7 +24,8 @@ void read_rope(const ConfigReader& c, ModelSpec& s, double default_theta) {
   const auto& r = c.raw().at(key);
   if (!r.is_object()) c.fail(key, "must be an object");
   ConfigReader rr(r, c.source() + ": " + key);
-  std::string type = rr.has("rope_type") ? rr.string("rope_type", std::nullopt) : rr.string("type", "default");
+  std::string type =
+      rr.has("rope_type") ? rr.string("rope_type", std::nullopt) : rr.string("type", "default");
   s.rope.type = rope_type_from(c, key, type);
   s.rope.theta = rr.number("rope_theta", s.rope.theta);
   if (s.rope.theta <= 0) c.fail("rope_theta", "must be positive");
@@ -63,7 +64,8 @@ void read_common_fields(const ConfigReader& c, ModelSpec& s, double default_thet
   if (act != "silu" && act != "swish") c.fail("hidden_act", "\"" + act + "\" is not supported (silu)");
   read_rope(c, s, default_theta);
   for (int64_t id : c.int_list("eos_token_id")) {
-    if (id < 0 || id >= s.vocab_size) c.fail("eos_token_id", "holds " + std::to_string(id) + ", outside the vocabulary");
+    if (id < 0 || id >= s.vocab_size)
+      c.fail("eos_token_id", "holds " + std::to_string(id) + ", outside the vocabulary");
     s.eos_token_ids.push_back(int32_t(id));
   }
   if (c.has("bos_token_id") && c.raw().at("bos_token_id").is_number_integer())
@@ -74,18 +76,21 @@ void read_common_fields(const ConfigReader& c, ModelSpec& s, double default_thet
 void read_sliding_windows(const ConfigReader& c, ModelSpec& s) {
   const int64_t window = c.has("sliding_window") ? c.integer("sliding_window", 0, 0, kMaxContext) : 0;
   auto set_all = [&](auto&& slides) {
-    for (int64_t i = 0; i < s.num_layers; ++i) s.layers[size_t(i)].sliding_window = slides(i) ? int32_t(window) : 0;
+    for (int64_t i = 0; i < s.num_layers; ++i)
+      s.layers[size_t(i)].sliding_window = slides(i) ? int32_t(window) : 0;
   };
   if (window == 0) return;
   if (c.has("layer_types")) {
     auto types = c.string_list("layer_types");
     if (int64_t(types.size()) != s.num_layers)
-      c.fail("layer_types", "has " + std::to_string(types.size()) + " entries for " + std::to_string(s.num_layers) +
-                                " layers");
+      c.fail("layer_types", "has " + std::to_string(types.size()) + " entries for " +
+                                std::to_string(s.num_layers) + " layers");
     for (const auto& t : types)
-      if (t != "sliding_attention" && t != "full_attention") c.fail("layer_types", "holds unknown \"" + t + "\"");
+      if (t != "sliding_attention" && t != "full_attention")
+        c.fail("layer_types", "holds unknown \"" + t + "\"");
     // Mistral and Mixtral apply the window to every layer whenever it is set.
-    if (s.family == Family::Mistral || s.family == Family::Mixtral) return set_all([](int64_t) { return true; });
+    if (s.family == Family::Mistral || s.family == Family::Mixtral)
+      return set_all([](int64_t) { return true; });
     return set_all([&](int64_t i) { return types[size_t(i)] == "sliding_attention"; });
   }
   switch (s.family) {

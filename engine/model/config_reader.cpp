@@ -18,8 +18,8 @@ int64_t ConfigReader::integer(const char* key, std::optional<int64_t> def, int64
     fail(key, "must be an integer, found " + v.dump());
   }
   if (x < lo || x > hi)
-    fail(key, "= " + std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                  "]");
+    fail(key, "= " + std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " +
+                  std::to_string(hi) + "]");
   return x;
 }
 

@@ -27,6 +27,12 @@ class ConfigReader {
   bool boolean(const char* key, bool def) const;
   std::string string(const char* key, std::optional<std::string> def) const;
   std::vector<int64_t> int_list(const char* key) const;  // absent or null: empty
+  // The first of several names transformers treats as aliases (attribute_map) that the config carries.
+  const char* first_present(std::initializer_list<const char*> keys) const {
+    for (const char* k : keys)
+      if (has(k)) return k;
+    return *keys.begin();
+  }
   std::vector<std::string> string_list(const char* key) const;
 
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
@@ -46,6 +52,5 @@ inline constexpr int64_t kMaxExperts = 1 << 12;
 inline constexpr int64_t kMaxHeads = 1 << 12;
 inline constexpr int64_t kMaxIntermediate = 1 << 20;
 inline constexpr int64_t kMaxContext = int64_t(1) << 24;
-
 
 }  // namespace moe::detail

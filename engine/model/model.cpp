@@ -18,8 +18,12 @@ std::unique_ptr<Model> Model::open(const std::filesystem::path& folder) {
   return m;
 }
 
-size_t Model::weight_bytes() const { return store_->total_bytes(); }
+size_t Model::weight_bytes() const {
+  return store_->total_bytes();
+}
 
-DType Model::main_dtype() const { return weights_.embed.dtype; }
+DType Model::main_dtype() const {
+  return weights_.embed.dtype;
+}
 
 }  // namespace moe

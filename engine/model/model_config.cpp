@@ -32,33 +32,37 @@ constexpr FamilyEntry kFamilies[] = {
 
 std::string supported_list() {
   std::string out;
-  for (const auto& f : kFamilies) out += (out.empty() ? "" : ", ") + std::string(f.architecture);
+  for (const auto& f : kFamilies)
+    out += (out.empty() ? "" : ", ") + std::string(f.architecture);
   return out;
 }
 
 const FamilyEntry& pick_family(const detail::ConfigReader& c) {
   auto archs = c.string_list("architectures");
   std::string model_type = c.has("model_type") ? c.string("model_type", std::nullopt) : "";
+  // `architectures` decides when present; `model_type` only when it is absent.
   for (const auto& a : archs)
     for (const auto& f : kFamilies)
       if (a == f.architecture) return f;
-  for (const auto& f : kFamilies)
-    if (model_type == f.model_type) return f;
-  std::string found = archs.empty() ? "model_type \"" + model_type + "\"" : "architecture \"" + archs[0] + "\"";
+  if (archs.empty())
+    for (const auto& f : kFamilies)
+      if (model_type == f.model_type) return f;
+  std::string found =
+      archs.empty() ? "model_type \"" + model_type + "\"" : "architecture \"" + archs[0] + "\"";
   throw Error(c.source() + ": unsupported " + found + "; supported: " + supported_list());
 }
 
 void check_whole(const detail::ConfigReader& c, const ModelSpec& s) {
   if (s.num_heads % s.num_kv_heads != 0)
-    c.fail("num_key_value_heads", "= " + std::to_string(s.num_kv_heads) + " must divide num_attention_heads = " +
-                                      std::to_string(s.num_heads));
+    c.fail("num_key_value_heads", "= " + std::to_string(s.num_kv_heads) +
+                                      " must divide num_attention_heads = " + std::to_string(s.num_heads));
   if (s.is_moe()) {
     if (s.top_k < 1 || s.top_k > s.num_experts)
       c.fail("num_experts_per_tok", "= " + std::to_string(s.top_k) + " must be between 1 and the " +
                                         std::to_string(s.num_experts) + " experts");
     if (s.num_experts % s.n_group != 0)
-      c.fail("n_group", "= " + std::to_string(s.n_group) + " must divide the " + std::to_string(s.num_experts) +
-                            " experts");
+      c.fail("n_group", "= " + std::to_string(s.n_group) + " must divide the " +
+                            std::to_string(s.num_experts) + " experts");
     if (s.topk_group < 1 || s.topk_group > s.n_group)
       c.fail("topk_group", "= " + std::to_string(s.topk_group) + " must be between 1 and n_group");
     if (s.router_grouping == RouterGrouping::GroupTop2Sum && s.num_experts / s.n_group < 2)
@@ -126,7 +130,8 @@ ModelSpec load_model_spec(const std::filesystem::path& folder) {
     if (!g.is_object()) throw Error(gen_path.string() + ": not a JSON object");
     detail::ConfigReader gr(g, gen_path.string());
     for (int64_t id : gr.int_list("eos_token_id")) {
-      if (id < 0 || id >= s.vocab_size) gr.fail("eos_token_id", "holds " + std::to_string(id) + ", outside the vocabulary");
+      if (id < 0 || id >= s.vocab_size)
+        gr.fail("eos_token_id", "holds " + std::to_string(id) + ", outside the vocabulary");
       if (std::find(s.eos_token_ids.begin(), s.eos_token_ids.end(), id) == s.eos_token_ids.end())
         s.eos_token_ids.push_back(int32_t(id));
     }

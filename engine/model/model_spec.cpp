@@ -9,8 +9,9 @@ namespace {
 int64_t attention_params(const ModelSpec& s) {
   const int64_t h = s.hidden_size;
   if (s.attention == AttentionKind::MLA) {
-    int64_t q = s.q_lora_rank > 0 ? h * s.q_lora_rank + s.q_lora_rank + s.q_lora_rank * s.num_heads * s.head_dim
-                                  : h * s.num_heads * s.head_dim;
+    int64_t q = s.q_lora_rank > 0
+                    ? h * s.q_lora_rank + s.q_lora_rank + s.q_lora_rank * s.num_heads * s.head_dim
+                    : h * s.num_heads * s.head_dim;
     int64_t kv = h * (s.kv_lora_rank + s.qk_rope_head_dim) + s.kv_lora_rank +
                  s.kv_lora_rank * s.num_heads * (s.qk_nope_head_dim + s.v_head_dim);
     return q + kv + s.num_heads * s.v_head_dim * h;
@@ -24,7 +25,9 @@ int64_t attention_params(const ModelSpec& s) {
   return q + kv + o + bias + (s.o_proj_bias ? h : 0) + norms;
 }
 
-int64_t mlp_params(const ModelSpec& s, int64_t inter) { return 3 * s.hidden_size * inter; }
+int64_t mlp_params(const ModelSpec& s, int64_t inter) {
+  return 3 * s.hidden_size * inter;
+}
 
 // Parameters of one MoE layer's FFN: router, all experts, shared expert; `active` counts top_k experts only.
 int64_t moe_params(const ModelSpec& s, bool active) {
@@ -56,12 +59,17 @@ int64_t count(const ModelSpec& s, bool active) {
 
 int64_t ModelSpec::num_moe_layers() const {
   int64_t n = 0;
-  for (const auto& l : layers) n += l.moe;
+  for (const auto& l : layers)
+    n += l.moe;
   return n;
 }
 
-int64_t ModelSpec::total_parameters() const { return count(*this, false); }
-int64_t ModelSpec::active_parameters() const { return count(*this, true); }
+int64_t ModelSpec::total_parameters() const {
+  return count(*this, false);
+}
+int64_t ModelSpec::active_parameters() const {
+  return count(*this, true);
+}
 
 double ModelSpec::attention_scale() const {
   double scale = 1.0 / std::sqrt(double(head_dim));

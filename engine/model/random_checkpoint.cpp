@@ -31,7 +31,8 @@ void add_attention(std::vector<TensorShape>& t, const ModelSpec& s, const std::s
     }
     t.push_back({p + "kv_a_proj_with_mqa.weight", {s.kv_lora_rank + s.qk_rope_head_dim, H}});
     t.push_back({p + "kv_a_layernorm.weight", {s.kv_lora_rank}});
-    t.push_back({p + "kv_b_proj.weight", {s.num_heads * (s.qk_nope_head_dim + s.v_head_dim), s.kv_lora_rank}});
+    t.push_back(
+        {p + "kv_b_proj.weight", {s.num_heads * (s.qk_nope_head_dim + s.v_head_dim), s.kv_lora_rank}});
     t.push_back({p + "o_proj.weight", {H, s.num_heads * s.v_head_dim}});
     return;
   }
@@ -55,7 +56,9 @@ void add_attention(std::vector<TensorShape>& t, const ModelSpec& s, const std::s
   }
 }
 
-bool is_norm(const std::string& name) { return name.find("norm") != std::string::npos; }
+bool is_norm(const std::string& name) {
+  return name.find("norm") != std::string::npos;
+}
 
 // GPT-2's byte-to-unicode map used by byte-level BPE vocabularies.
 std::string byte_token(int b) {
@@ -82,7 +85,8 @@ std::string byte_token(int b) {
 constexpr const char* kSpecials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
 constexpr const char* kChatMlTemplate =
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-    "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% "
+    "endif %}";
 
 void write_json(const std::filesystem::path& p, const json& j) {
   std::ofstream out(p, std::ios::binary);
@@ -92,29 +96,48 @@ void write_json(const std::filesystem::path& p, const json& j) {
 
 void write_tokenizer(const std::filesystem::path& out) {
   json vocab = json::object();
-  for (int b = 0; b < 256; ++b) vocab[byte_token(b)] = b;
+  for (int b = 0; b < 256; ++b)
+    vocab[byte_token(b)] = b;
   json added = json::array();
   for (int i = 0; i < 3; ++i) {
     vocab[kSpecials[i]] = 256 + i;
-    added.push_back({{"id", 256 + i}, {"content", kSpecials[i]}, {"single_word", false}, {"lstrip", false},
-                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+    added.push_back({{"id", 256 + i},
+                     {"content", kSpecials[i]},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
   }
-  json tok = {{"version", "1.0"},
-              {"truncation", nullptr},
-              {"padding", nullptr},
-              {"added_tokens", added},
-              {"normalizer", nullptr},
-              {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
-              {"post_processor", nullptr},
-              {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
-              {"model",
-               {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", nullptr},
-                {"end_of_word_suffix", nullptr}, {"fuse_unk", false}, {"byte_fallback", false},
-                {"ignore_merges", false}, {"vocab", vocab}, {"merges", json::array()}}}};
+  json tok = {
+      {"version", "1.0"},
+      {"truncation", nullptr},
+      {"padding", nullptr},
+      {"added_tokens", added},
+      {"normalizer", nullptr},
+      {"pre_tokenizer",
+       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"post_processor", nullptr},
+      {"decoder",
+       {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"model",
+       {{"type", "BPE"},
+        {"dropout", nullptr},
+        {"unk_token", nullptr},
+        {"continuing_subword_prefix", nullptr},
+        {"end_of_word_suffix", nullptr},
+        {"fuse_unk", false},
+        {"byte_fallback", false},
+        {"ignore_merges", false},
+        {"vocab", vocab},
+        {"merges", json::array()}}}};
   write_json(out / "tokenizer.json", tok);
-  write_json(out / "tokenizer_config.json",
-             {{"tokenizer_class", "PreTrainedTokenizerFast"}, {"bos_token", nullptr}, {"eos_token", "<|im_end|>"},
-              {"pad_token", "<|endoftext|>"}, {"model_max_length", 4096}, {"chat_template", kChatMlTemplate}});
+  write_json(out / "tokenizer_config.json", {{"tokenizer_class", "PreTrainedTokenizerFast"},
+                                             {"bos_token", nullptr},
+                                             {"eos_token", "<|im_end|>"},
+                                             {"pad_token", "<|endoftext|>"},
+                                             {"model_max_length", 4096},
+                                             {"chat_template", kChatMlTemplate}});
 }
 
 }  // namespace
@@ -149,7 +172,8 @@ std::vector<TensorShape> expected_tensors(const ModelSpec& s) {
 }
 
 void write_random_checkpoint(const std::filesystem::path& out, json config, uint64_t seed, DType dtype) {
-  if (dtype != DType::BF16 && dtype != DType::F32) throw Error("random checkpoints are written in bf16 or f32");
+  if (dtype != DType::BF16 && dtype != DType::F32)
+    throw Error("random checkpoints are written in bf16 or f32");
   if (config.value("vocab_size", 0) < 259)
     throw Error("vocab_size must be at least 259 to hold the byte-level tokenizer and its special tokens");
   config["bos_token_id"] = 256;
@@ -166,7 +190,8 @@ void write_random_checkpoint(const std::filesystem::path& out, json config, uint
   size_t shard_bytes = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     size_t n = esize;
-    for (int64_t d : tensors[i].shape) n *= size_t(d);
+    for (int64_t d : tensors[i].shape)
+      n *= size_t(d);
     if (shard_bytes > 0 && shard_bytes + n > kShardBytes) {
       shards.emplace_back();
       shard_bytes = 0;
@@ -185,7 +210,8 @@ void write_random_checkpoint(const std::filesystem::path& out, json config, uint
     for (size_t i : shards[sh]) {
       const auto& ts = tensors[i];
       size_t n = 1;
-      for (int64_t d : ts.shape) n *= size_t(d);
+      for (int64_t d : ts.shape)
+        n *= size_t(d);
       buffers.emplace_back(n * esize);
       // Norm scales near 1, other weights uniform with std 0.02 (transformers' default initializer_range).
       const bool norm = is_norm(ts.name);
@@ -213,10 +239,12 @@ void write_random_checkpoint(const std::filesystem::path& out, json config, uint
     size_t total = 0;
     for (const auto& ts : tensors) {
       size_t n = esize;
-      for (int64_t d : ts.shape) n *= size_t(d);
+      for (int64_t d : ts.shape)
+        n *= size_t(d);
       total += n;
     }
-    write_json(out / "model.safetensors.index.json", {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}});
+    write_json(out / "model.safetensors.index.json",
+               {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}});
   }
   write_json(out / "config.json", config);
   write_json(out / "generation_config.json", {{"bos_token_id", 256}, {"eos_token_id", {258, 256}}});

@@ -8,7 +8,9 @@
 namespace moe {
 namespace {
 
-double yarn_mscale(double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
+double yarn_mscale(double scale, double m) {
+  return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
+}
 
 void apply_yarn(const RopeSpec& r, int64_t dim, std::vector<double>& inv, float& scale) {
   const double base = r.theta, factor = r.factor;
@@ -20,7 +22,8 @@ void apply_yarn(const RopeSpec& r, int64_t dim, std::vector<double>& inv, float&
     scale = float(yarn_mscale(factor, 1.0));
   }
   auto correction_dim = [&](double rotations) {
-    return (double(dim) * std::log(double(r.original_max_position) / (rotations * 2 * M_PI))) / (2 * std::log(base));
+    return (double(dim) * std::log(double(r.original_max_position) / (rotations * 2 * M_PI))) /
+           (2 * std::log(base));
   };
   double low = std::max(std::floor(correction_dim(r.beta_fast)), 0.0);
   double high = std::min(std::ceil(correction_dim(r.beta_slow)), double(dim - 1));
@@ -66,7 +69,8 @@ RopeFrequencies rope_frequencies(const ModelSpec& spec, int64_t dim, int64_t seq
   }
   RopeFrequencies out;
   if (r.type == RopeType::Linear) {
-    for (auto& f : inv) f /= r.factor;
+    for (auto& f : inv)
+      f /= r.factor;
   } else if (r.type == RopeType::Yarn) {
     apply_yarn(r, dim, inv, out.cos_sin_scale);
   } else if (r.type == RopeType::Llama3) {

@@ -10,13 +10,16 @@ namespace {
 
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
 }
 
 }  // namespace
 
-const TensorView& WeightBinder::tensor(const std::string& name) const { return store_.get(name); }
+const TensorView& WeightBinder::tensor(const std::string& name) const {
+  return store_.get(name);
+}
 
 const TensorView& WeightBinder::checked(const std::string& name, std::initializer_list<int64_t> shape) const {
   const TensorView& t = store_.get(name);
@@ -25,8 +28,8 @@ const TensorView& WeightBinder::checked(const std::string& name, std::initialize
                 "; weights must be BF16, F16 or F32");
   std::vector<int64_t> want(shape);
   if (t.shape != want)
-    throw Error(t.file + ": tensor " + name + " has shape " + shape_str(t.shape) + ", but config.json implies " +
-                shape_str(want));
+    throw Error(t.file + ": tensor " + name + " has shape " + shape_str(t.shape) +
+                ", but config.json implies " + shape_str(want));
   return t;
 }
 
@@ -55,7 +58,8 @@ Matrix WeightBinder::slice3d(const std::string& name, int64_t experts, int64_t r
 namespace {
 
 ExpertWeights bind_mlp(const WeightBinder& b, const std::string& p, int64_t hidden, int64_t inter) {
-  return ExpertWeights{b.matrix(p + "gate_proj.weight", inter, hidden), b.matrix(p + "up_proj.weight", inter, hidden),
+  return ExpertWeights{b.matrix(p + "gate_proj.weight", inter, hidden),
+                       b.matrix(p + "up_proj.weight", inter, hidden),
                        b.matrix(p + "down_proj.weight", hidden, inter)};
 }
 
@@ -76,14 +80,16 @@ void bind_experts(const WeightBinder& b, const ModelSpec& s, const std::string& 
     std::string q = p + "experts." + std::to_string(e) + ".";
     auto& x = lw.experts[size_t(e)];
     if (mixtral_names) {
-      x = ExpertWeights{b.matrix(q + "w1.weight", I, H), b.matrix(q + "w3.weight", I, H), b.matrix(q + "w2.weight", H, I)};
+      x = ExpertWeights{b.matrix(q + "w1.weight", I, H), b.matrix(q + "w3.weight", I, H),
+                        b.matrix(q + "w2.weight", H, I)};
     } else {
       x = bind_mlp(b, q, H, I);
     }
   }
 }
 
-void bind_standard_attention(const WeightBinder& b, const ModelSpec& s, const std::string& p, LayerWeights& lw) {
+void bind_standard_attention(const WeightBinder& b, const ModelSpec& s, const std::string& p,
+                             LayerWeights& lw) {
   const int64_t H = s.hidden_size, qd = s.num_heads * s.head_dim, kvd = s.num_kv_heads * s.head_dim;
   lw.q = b.matrix(p + "q_proj.weight", qd, H);
   lw.k = b.matrix(p + "k_proj.weight", kvd, H);
@@ -116,13 +122,15 @@ void bind_mla(const WeightBinder& b, const ModelSpec& s, const std::string& p, L
   }
   lw.kv_a = b.matrix(p + "kv_a_proj_with_mqa.weight", s.kv_lora_rank + s.qk_rope_head_dim, H);
   lw.kv_a_norm = b.vector(p + "kv_a_layernorm.weight", s.kv_lora_rank);
-  lw.kv_b = b.matrix(p + "kv_b_proj.weight", s.num_heads * (s.qk_nope_head_dim + s.v_head_dim), s.kv_lora_rank);
+  lw.kv_b =
+      b.matrix(p + "kv_b_proj.weight", s.num_heads * (s.qk_nope_head_dim + s.v_head_dim), s.kv_lora_rank);
   lw.o = b.matrix(p + "o_proj.weight", H, s.num_heads * s.v_head_dim);
 }
 
 void bind_moe(const WeightBinder& b, const ModelSpec& s, const std::string& layer, LayerWeights& lw) {
   const int64_t H = s.hidden_size;
-  std::string p = b.has(layer + "block_sparse_moe.gate.weight") ? layer + "block_sparse_moe." : layer + "mlp.";
+  std::string p =
+      b.has(layer + "block_sparse_moe.gate.weight") ? layer + "block_sparse_moe." : layer + "mlp.";
   lw.router = b.matrix(p + "gate.weight", s.num_experts, H);
   if (s.router_bias) lw.router_score_bias = b.vector(p + "gate.e_score_correction_bias", s.num_experts);
   bind_experts(b, s, p, lw);

@@ -19,8 +19,8 @@ class WeightBinder {
   // Present: checked and bound; absent: an empty Matrix.
   Vector optional_vector(const std::string& name, int64_t n) const;
   // Slice e of a 3-D tensor [E, rows, cols] checked as a whole; `first_row` selects rows within the slice.
-  Matrix slice3d(const std::string& name, int64_t experts, int64_t rows, int64_t cols, int64_t e, int64_t first_row,
-                 int64_t n_rows) const;
+  Matrix slice3d(const std::string& name, int64_t experts, int64_t rows, int64_t cols, int64_t e,
+                 int64_t first_row, int64_t n_rows) const;
   const TensorView& tensor(const std::string& name) const;
 
  private:

@@ -11,7 +11,9 @@ namespace moe {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 RoutingRecord record_of(RoutingBatch& r, int64_t row, int64_t position, bool prompt) {
   RoutingRecord rec;
@@ -27,11 +29,16 @@ RoutingRecord record_of(RoutingBatch& r, int64_t row, int64_t position, bool pro
 
 std::string stop_reason_name(StopReason r) {
   switch (r) {
-    case StopReason::MaxTokens: return "max_tokens";
-    case StopReason::Eos: return "eos";
-    case StopReason::StopString: return "stop_string";
-    case StopReason::ContextFull: return "context_full";
-    case StopReason::Cancelled: return "cancelled";
+    case StopReason::MaxTokens:
+      return "max_tokens";
+    case StopReason::Eos:
+      return "eos";
+    case StopReason::StopString:
+      return "stop_string";
+    case StopReason::ContextFull:
+      return "context_full";
+    case StopReason::Cancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -56,7 +63,8 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt, const Gene
 
   // Reuse the cached prefix; at least the last prompt token is run again to get its logits.
   size_t common = 0;
-  while (common < cached_.size() && common < prompt.size() && cached_[common] == prompt[common]) ++common;
+  while (common < cached_.size() && common < prompt.size() && cached_[common] == prompt[common])
+    ++common;
   common = std::min(common, prompt.size() - 1);
   backend_.truncate(int64_t(common));
   cached_.assign(prompt.begin(), prompt.begin() + int64_t(common));
@@ -69,7 +77,8 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt, const Gene
   cached_.insert(cached_.end(), prompt.begin() + int64_t(common), prompt.end());
   result.prefill_seconds = seconds_since(t0);
   if (on_prompt)
-    for (int64_t i = 0; i < routing.n_positions; ++i) on_prompt(record_of(routing, i, int64_t(common) + i, true));
+    for (int64_t i = 0; i < routing.n_positions; ++i)
+      on_prompt(record_of(routing, i, int64_t(common) + i, true));
 
   std::vector<int32_t> history(prompt.begin(), prompt.end());
   std::string text;
@@ -80,8 +89,8 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt, const Gene
       break;
     }
     SampleResult s = sample_token(logits, params.sampling, history, uint64_t(step), params.top_logprobs);
-    if (!params.ignore_eos &&
-        std::find(spec_.eos_token_ids.begin(), spec_.eos_token_ids.end(), s.token) != spec_.eos_token_ids.end()) {
+    if (!params.ignore_eos && std::find(spec_.eos_token_ids.begin(), spec_.eos_token_ids.end(), s.token) !=
+                                  spec_.eos_token_ids.end()) {
       result.reason = StopReason::Eos;
       break;
     }
@@ -104,8 +113,9 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt, const Gene
     if (piece_) ev.piece = piece_(tok);
     text += ev.piece;
     if (on_token) on_token(ev);
-    if (std::any_of(params.stop_strings.begin(), params.stop_strings.end(),
-                    [&](const std::string& st) { return !st.empty() && text.find(st) != std::string::npos; })) {
+    if (std::any_of(params.stop_strings.begin(), params.stop_strings.end(), [&](const std::string& st) {
+          return !st.empty() && text.find(st) != std::string::npos;
+        })) {
       result.reason = StopReason::StopString;
       break;
     }

@@ -27,19 +27,21 @@ std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter, std::arra
 }
 
 float philox_uniform(uint64_t seed, uint64_t step) {
-  auto r = philox4x32_10({uint32_t(step), uint32_t(step >> 32), 0, 0}, {uint32_t(seed), uint32_t(seed >> 32)});
+  auto r =
+      philox4x32_10({uint32_t(step), uint32_t(step >> 32), 0, 0}, {uint32_t(seed), uint32_t(seed >> 32)});
   return float(r[0] >> 8) * (1.0f / 16777216.0f);  // 24 random bits
 }
 
-SampleResult sample_token(std::span<const float> logits, const SamplingParams& p, std::span<const int32_t> history,
-                          uint64_t step, int top_logprobs) {
+SampleResult sample_token(std::span<const float> logits, const SamplingParams& p,
+                          std::span<const int32_t> history, uint64_t step, int top_logprobs) {
   const int64_t V = int64_t(logits.size());
   if (V == 0) throw Error("sample_token: empty logits");
   SampleResult out;
   // Log-softmax of the raw logits for the reported logprobs.
   const float mx = *std::max_element(logits.begin(), logits.end());
   double z = 0;
-  for (float l : logits) z += std::exp(double(l - mx));
+  for (float l : logits)
+    z += std::exp(double(l - mx));
   const float log_z = float(std::log(z)) + mx;
   auto logprob = [&](int32_t id) { return logits[size_t(id)] - log_z; };
 
@@ -49,13 +51,16 @@ SampleResult sample_token(std::span<const float> logits, const SamplingParams& p
     for (int32_t id : seen) {
       if (id < 0 || id >= V) continue;
       float& v = l[size_t(id)];
-      if (p.repetition_penalty != 1.0) v = v > 0 ? float(v / p.repetition_penalty) : float(v * p.repetition_penalty);
+      if (p.repetition_penalty != 1.0)
+        v = v > 0 ? float(v / p.repetition_penalty) : float(v * p.repetition_penalty);
       v -= float(p.presence_penalty);
     }
   }
   std::vector<int32_t> order(static_cast<size_t>(V));
   std::iota(order.begin(), order.end(), 0);
-  auto better = [&](int32_t a, int32_t b) { return l[size_t(a)] > l[size_t(b)] || (l[size_t(a)] == l[size_t(b)] && a < b); };
+  auto better = [&](int32_t a, int32_t b) {
+    return l[size_t(a)] > l[size_t(b)] || (l[size_t(a)] == l[size_t(b)] && a < b);
+  };
 
   if (p.temperature <= 0) {
     out.token = *std::min_element(order.begin(), order.end(), better);
@@ -67,8 +72,10 @@ SampleResult sample_token(std::span<const float> logits, const SamplingParams& p
     std::vector<double> prob(order.size());
     const double t = p.temperature, top = l[size_t(order[0])];
     double sum = 0;
-    for (size_t i = 0; i < order.size(); ++i) sum += prob[i] = std::exp((l[size_t(order[i])] - top) / t);
-    for (auto& q : prob) q /= sum;
+    for (size_t i = 0; i < order.size(); ++i)
+      sum += prob[i] = std::exp((l[size_t(order[i])] - top) / t);
+    for (auto& q : prob)
+      q /= sum;
     size_t n = order.size();
     if (p.top_p < 1.0) {
       double cum = 0;
@@ -83,11 +90,13 @@ SampleResult sample_token(std::span<const float> logits, const SamplingParams& p
     if (p.min_p > 0) {
       const double floor = p.min_p * prob[0];
       size_t m = 1;
-      while (m < n && prob[m] >= floor) ++m;
+      while (m < n && prob[m] >= floor)
+        ++m;
       n = m;
     }
     double total = 0;
-    for (size_t i = 0; i < n; ++i) total += prob[i];
+    for (size_t i = 0; i < n; ++i)
+      total += prob[i];
     const double u = double(philox_uniform(p.seed, step)) * total;
     double cum = 0;
     out.token = order[n - 1];
@@ -107,7 +116,8 @@ SampleResult sample_token(std::span<const float> logits, const SamplingParams& p
     std::partial_sort(best.begin(), best.begin() + k, best.end(), [&](int32_t a, int32_t b) {
       return logits[size_t(a)] > logits[size_t(b)] || (logits[size_t(a)] == logits[size_t(b)] && a < b);
     });
-    for (int64_t i = 0; i < k; ++i) out.top.push_back({best[size_t(i)], logprob(best[size_t(i)])});
+    for (int64_t i = 0; i < k; ++i)
+      out.top.push_back({best[size_t(i)], logprob(best[size_t(i)])});
   }
   return out;
 }

@@ -53,15 +53,16 @@ bool throws_error(const std::function<void()>& fn, const QStringList& parts, QSt
 }
 
 // Fails the calling test unless `fn` throws a moe::Error mentioning every string of the QStringList given.
-#define EXPECT_ERROR(fn, ...)                                                   \
-  do {                                                                          \
-    QString why_;                                                               \
+#define EXPECT_ERROR(fn, ...)                                                     \
+  do {                                                                            \
+    QString why_;                                                                 \
     QVERIFY2(throws_error(fn, QStringList(__VA_ARGS__), why_), qPrintable(why_)); \
   } while (0)
 
 QByteArray le64(uint64_t v) {
   QByteArray b(8, '\0');
-  for (int i = 0; i < 8; ++i) b[i] = char((v >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    b[i] = char((v >> (8 * i)) & 0xff);
   return b;
 }
 
@@ -69,17 +70,21 @@ QByteArray le64(uint64_t v) {
 // then `payload_size` bytes 0, 1, 2, ...
 QByteArray raw_file(const QByteArray& header, qsizetype payload_size, std::optional<uint64_t> length = {}) {
   QByteArray b = le64(length.value_or(uint64_t(header.size()))) + header;
-  for (qsizetype i = 0; i < payload_size; ++i) b.append(char(i & 0xff));
+  for (qsizetype i = 0; i < payload_size; ++i)
+    b.append(char(i & 0xff));
   return b;
 }
 
 QString write_bytes(const QString& path, const QByteArray& bytes) {
   QFile f(path);
-  if (!f.open(QIODevice::WriteOnly) || f.write(bytes) != bytes.size()) qFatal("cannot write %s", qPrintable(path));
+  if (!f.open(QIODevice::WriteOnly) || f.write(bytes) != bytes.size())
+    qFatal("cannot write %s", qPrintable(path));
   return path;
 }
 
-std::filesystem::path fs_path(const QString& p) { return std::filesystem::path(p.toStdString()); }
+std::filesystem::path fs_path(const QString& p) {
+  return std::filesystem::path(p.toStdString());
+}
 
 std::vector<std::byte> bytes_of(const void* p, size_t n) {
   std::vector<std::byte> v(n);
@@ -87,7 +92,9 @@ std::vector<std::byte> bytes_of(const void* p, size_t n) {
   return v;
 }
 
-uint32_t bits_of(float f) { return std::bit_cast<uint32_t>(f); }
+uint32_t bits_of(float f) {
+  return std::bit_cast<uint32_t>(f);
+}
 
 // A small file with one F32 tensor per name, each `elements` long, filled with `fill`.
 void write_f32_file(const QString& path, const QStringList& names, int elements, float fill) {
@@ -95,7 +102,10 @@ void write_f32_file(const QString& path, const QStringList& names, int elements,
   std::vector<TensorToWrite> tensors;
   data.resize(size_t(names.size()), std::vector<float>(size_t(elements), fill));
   for (int i = 0; i < names.size(); ++i)
-    tensors.push_back({names[i].toStdString(), DType::F32, {elements}, data[size_t(i)].data(),
+    tensors.push_back({names[i].toStdString(),
+                       DType::F32,
+                       {elements},
+                       data[size_t(i)].data(),
                        data[size_t(i)].size() * sizeof(float)});
   write_safetensors(fs_path(path), tensors);
 }
@@ -146,12 +156,12 @@ void TestSafetensors::dtypeNames_data() {
   QTest::addColumn<QString>("name");
   QTest::addColumn<int>("size");
   const std::pair<const char*, int> rows[] = {
-      {"BOOL", 1},    {"U8", 1},      {"I8", 1},      {"U16", 2},     {"I16", 2},
-      {"U32", 4},     {"I32", 4},     {"U64", 8},     {"I64", 8},     {"F16", 2},
-      {"BF16", 2},    {"F32", 4},     {"F64", 8},     {"F8_E4M3", 1}, {"F8_E5M2", 1},
-      {"F8_E8M0", 1}, {"F4", 0},      {"F6_E2M3", 0}, {"F6_E3M2", 0}, {"C64", 8},
+      {"BOOL", 1},    {"U8", 1},      {"I8", 1},  {"U16", 2},     {"I16", 2},     {"U32", 4}, {"I32", 4},
+      {"U64", 8},     {"I64", 8},     {"F16", 2}, {"BF16", 2},    {"F32", 4},     {"F64", 8}, {"F8_E4M3", 1},
+      {"F8_E5M2", 1}, {"F8_E8M0", 1}, {"F4", 0},  {"F6_E2M3", 0}, {"F6_E3M2", 0}, {"C64", 8},
   };
-  for (auto [name, size] : rows) QTest::newRow(name) << QString(name) << size;
+  for (auto [name, size] : rows)
+    QTest::newRow(name) << QString(name) << size;
 }
 
 void TestSafetensors::dtypeNames() {
@@ -344,14 +354,16 @@ void TestSafetensors::roundTrip() {
   QVERIFY(raw.open(QIODevice::ReadOnly));
   const QByteArray bytes = raw.readAll();
   uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | uint8_t(bytes[i]);
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | uint8_t(bytes[i]);
   QCOMPARE(n % 8, uint64_t(0));
   const QByteArray header = bytes.mid(8, qsizetype(n));
   QVERIFY(header.startsWith("{\"__metadata__\":{\"format\":\"pt\","));
   QVERIFY(header.indexOf("\"model.embed.weight\"") < header.indexOf("\"layers.0.bf16\""));
   QVERIFY(header.indexOf("\"ids\"") < header.indexOf("\"bytes\""));
   QVERIFY(header.trimmed().endsWith('}'));
-  QCOMPARE(header.mid(header.lastIndexOf('}') + 1), QByteArray(header.size() - header.lastIndexOf('}') - 1, ' '));
+  QCOMPARE(header.mid(header.lastIndexOf('}') + 1),
+           QByteArray(header.size() - header.lastIndexOf('}') - 1, ' '));
   QVERIFY(header.contains(R"("model.embed.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]})"));
 
   SafetensorsFile file(path);
@@ -400,11 +412,21 @@ void TestSafetensors::writerRejects() {
   std::vector<float> data(6);
   std::vector<TensorToWrite> t;
   switch (which) {
-    case 0: t = {{"w", DType::F32, {2, 3}, data.data(), 20}}; break;
-    case 1: t = {{"w", DType::F32, {6}, data.data(), 24}, {"w", DType::F32, {6}, data.data(), 24}}; break;
-    case 2: t = {{"w", DType::F32, {-1}, data.data(), 0}}; break;
-    case 3: t = {{"w", DType::F32, {6}, nullptr, 24}}; break;
-    case 4: t = {{"__metadata__", DType::F32, {6}, data.data(), 24}}; break;
+    case 0:
+      t = {{"w", DType::F32, {2, 3}, data.data(), 20}};
+      break;
+    case 1:
+      t = {{"w", DType::F32, {6}, data.data(), 24}, {"w", DType::F32, {6}, data.data(), 24}};
+      break;
+    case 2:
+      t = {{"w", DType::F32, {-1}, data.data(), 0}};
+      break;
+    case 3:
+      t = {{"w", DType::F32, {6}, nullptr, 24}};
+      break;
+    case 4:
+      t = {{"__metadata__", DType::F32, {6}, data.data(), 24}};
+      break;
   }
   EXPECT_ERROR([&] { write_safetensors(fs_path(dir.filePath("out.safetensors")), t); }, parts);
   QVERIFY(QDir(dir.path()).entryList(QDir::Files | QDir::Hidden).isEmpty());
@@ -441,7 +463,8 @@ void TestSafetensors::validEdgeCases_data() {
   QTest::newRow("empty header") << raw_file("{}", 0) << 0 << 0;
   QTest::newRow("padded with spaces") << raw_file("{}      ", 0) << 0 << 0;
   QTest::newRow("metadata only") << raw_file(R"({"__metadata__":{"a":"b","c":""}})", 0) << 0 << 2;
-  QTest::newRow("scalar") << raw_file(R"({"s":{"dtype":"F32","shape":[],"data_offsets":[0,4]}})", 4) << 1 << 0;
+  QTest::newRow("scalar") << raw_file(R"({"s":{"dtype":"F32","shape":[],"data_offsets":[0,4]}})", 4) << 1
+                          << 0;
   QTest::newRow("zero-size tensors on seams")
       << raw_file(R"({"z0":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
                   R"("a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
@@ -456,15 +479,18 @@ void TestSafetensors::validEdgeCases_data() {
                   R"("a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})",
                   4)
       << 2 << 0;
-  QTest::newRow("sub-byte F4") << raw_file(R"({"q":{"dtype":"F4","shape":[2,2],"data_offsets":[0,2]}})", 2) << 1 << 0;
-  QTest::newRow("F6 whole bytes") << raw_file(R"({"q":{"dtype":"F6_E2M3","shape":[4],"data_offsets":[0,3]}})", 3)
+  QTest::newRow("sub-byte F4") << raw_file(R"({"q":{"dtype":"F4","shape":[2,2],"data_offsets":[0,2]}})", 2)
+                               << 1 << 0;
+  QTest::newRow("F6 whole bytes") << raw_file(R"({"q":{"dtype":"F6_E2M3","shape":[4],"data_offsets":[0,3]}})",
+                                              3)
                                   << 1 << 0;
   QTest::newRow("zero-size huge dims")
-      << raw_file(R"({"z":{"dtype":"F64","shape":[0,9223372036854775807],"data_offsets":[0,0]}})", 0) << 1 << 0;
-  QTest::newRow("-0 is zero") << raw_file(R"({"z":{"dtype":"F32","shape":[-0],"data_offsets":[-0,0]}})", 0) << 1
-                              << 0;
-  QTest::newRow("unaligned data start") << raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4)
-                                        << 1 << 0;
+      << raw_file(R"({"z":{"dtype":"F64","shape":[0,9223372036854775807],"data_offsets":[0,0]}})", 0) << 1
+      << 0;
+  QTest::newRow("-0 is zero") << raw_file(R"({"z":{"dtype":"F32","shape":[-0],"data_offsets":[-0,0]}})", 0)
+                              << 1 << 0;
+  QTest::newRow("unaligned data start")
+      << raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4) << 1 << 0;
 }
 
 void TestSafetensors::validEdgeCases() {
@@ -505,14 +531,15 @@ void TestSafetensors::parseHeaderSpan() {
   QVERIFY(tensors[0].data == nullptr);
   EXPECT_ERROR(
       [&] {
-        SafetensorsFile::parse_header({p, 12}, uint64_t(file.size()), "mem", {}, tensors, metadata, data_start);
+        SafetensorsFile::parse_header({p, 12}, uint64_t(file.size()), "mem", {}, tensors, metadata,
+                                      data_start);
       },
       QStringList{"mem", "exceeds the 12 bytes"});
 }
 
 void TestSafetensors::badFiles_data() {
   QTest::addColumn<QByteArray>("file");
-  QTest::addColumn<qulonglong>("limit");  // max_header_bytes, 0 for the default
+  QTest::addColumn<qulonglong>("limit");   // max_header_bytes, 0 for the default
   QTest::addColumn<QStringList>("parts");  // what the message must mention besides the file name
 
   auto entry = [](const char* name, const char* dtype, const char* shape, const char* offsets) {
@@ -527,23 +554,31 @@ void TestSafetensors::badFiles_data() {
 
   QTest::newRow("empty file") << QByteArray() << 0ull << QStringList{"0 bytes", "shorter than"};
   QTest::newRow("truncated length") << QByteArray("\x05\x00\x00", 3) << 0ull << QStringList{"3 bytes"};
-  QTest::newRow("length beyond file") << raw_file("{}", 8, 1000) << 0ull
-                                      << QStringList{"header length 1000 exceeds the file (18 bytes)"};
-  QTest::newRow("length 2^64-1") << raw_file("{}", 0, UINT64_MAX) << 0ull << QStringList{"18446744073709551615"};
+  QTest::newRow("length beyond file")
+      << raw_file("{}", 8, 1000) << 0ull << QStringList{"header length 1000 exceeds the file (18 bytes)"};
+  QTest::newRow("length 2^64-1") << raw_file("{}", 0, UINT64_MAX) << 0ull
+                                 << QStringList{"18446744073709551615"};
   QTest::newRow("length zero") << raw_file("{}", 0, 0) << 0ull << QStringList{"header length is 0"};
   QTest::newRow("over the cap") << raw_file(w4, 4) << 16ull << QStringList{"exceeds the limit of 16 bytes"};
   QTest::newRow("non-UTF-8") << raw_file("{\"w\xff\":{}}", 0) << 0ull << QStringList{"not valid UTF-8"};
-  QTest::newRow("overlong UTF-8") << raw_file("{\"\xc0\xaf\":{}}", 0) << 0ull << QStringList{"not valid UTF-8"};
+  QTest::newRow("overlong UTF-8") << raw_file("{\"\xc0\xaf\":{}}", 0) << 0ull
+                                  << QStringList{"not valid UTF-8"};
   QTest::newRow("UTF-8 surrogate") << raw_file("{\"\xed\xa0\x80\":{}}", 0) << 0ull << QStringList{"UTF-8"};
-  QTest::newRow("escaped lone surrogate") << raw_file(R"({"\ud800":{}})", 0) << 0ull << QStringList{"not valid JSON"};
-  QTest::newRow("invalid JSON") << raw_file(R"({"w":{"dtype":"F32",)", 0) << 0ull << QStringList{"not valid JSON"};
+  QTest::newRow("escaped lone surrogate")
+      << raw_file(R"({"\ud800":{}})", 0) << 0ull << QStringList{"not valid JSON"};
+  QTest::newRow("invalid JSON") << raw_file(R"({"w":{"dtype":"F32",)", 0) << 0ull
+                                << QStringList{"not valid JSON"};
   QTest::newRow("trailing garbage") << raw_file("{} x", 0) << 0ull << QStringList{"not valid JSON"};
-  QTest::newRow("NUL padding") << raw_file(QByteArray("{}\0\0", 4), 0) << 0ull << QStringList{"NUL byte at 2"};
-  QTest::newRow("NUL then more JSON") << raw_file(QByteArray("{}\0{\"a\":1}", 11), 0) << 0ull << QStringList{"NUL"};
-  QTest::newRow("number overflow") << raw_file(R"({"w":{"dtype":"F32","shape":[1e999],"data_offsets":[0,4]}})", 4)
+  QTest::newRow("NUL padding") << raw_file(QByteArray("{}\0\0", 4), 0) << 0ull
+                               << QStringList{"NUL byte at 2"};
+  QTest::newRow("NUL then more JSON")
+      << raw_file(QByteArray("{}\0{\"a\":1}", 11), 0) << 0ull << QStringList{"NUL"};
+  QTest::newRow("number overflow") << raw_file(
+                                          R"({"w":{"dtype":"F32","shape":[1e999],"data_offsets":[0,4]}})", 4)
                                    << 0ull << QStringList{"not valid JSON"};
   QTest::newRow("not an object") << raw_file("[1,2]", 0) << 0ull << QStringList{"not a JSON object"};
-  QTest::newRow("entry not an object") << raw_file(R"({"w":5})", 0) << 0ull << QStringList{"tensor w", "object"};
+  QTest::newRow("entry not an object")
+      << raw_file(R"({"w":5})", 0) << 0ull << QStringList{"tensor w", "object"};
   QTest::newRow("unknown dtype") << raw_file(header({entry("w", "F17", "[1]", "[0,4]")}), 4) << 0ull
                                  << QStringList{"tensor w", "\"F17\""};
   QTest::newRow("lower-case dtype") << raw_file(header({entry("w", "f32", "[1]", "[0,4]")}), 4) << 0ull
@@ -554,8 +589,8 @@ void TestSafetensors::badFiles_data() {
                                   << QStringList{"tensor w", "shape[0] = -1"};
   QTest::newRow("fractional shape") << raw_file(header({entry("w", "F32", "[2,1.5]", "[0,4]")}), 4) << 0ull
                                     << QStringList{"tensor w", "shape[1]"};
-  QTest::newRow("shape not an array") << raw_file(header({entry("w", "F32", "4", "[0,4]")}), 4) << 0ull
-                                      << QStringList{"tensor w", "shape"};
+  QTest::newRow("shape not an array")
+      << raw_file(header({entry("w", "F32", "4", "[0,4]")}), 4) << 0ull << QStringList{"tensor w", "shape"};
   QTest::newRow("missing data_offsets") << raw_file(R"({"w":{"dtype":"F32","shape":[1]}})", 0) << 0ull
                                         << QStringList{"tensor w", "data_offsets"};
   QTest::newRow("unexpected key")
@@ -586,8 +621,8 @@ void TestSafetensors::badFiles_data() {
   QTest::newRow("offsets near 2^64")
       << raw_file(header({entry("w", "U8", "[1]", "[18446744073709551614,18446744073709551615]")}), 4) << 0ull
       << QStringList{"tensor w", "holds only 4 bytes"};
-  QTest::newRow("data not fully covered") << raw_file(w4, 8) << 0ull
-                                          << QStringList{"cover 4 of the 8 bytes", "not fully covered"};
+  QTest::newRow("data not fully covered")
+      << raw_file(w4, 8) << 0ull << QStringList{"cover 4 of the 8 bytes", "not fully covered"};
   QTest::newRow("no tensors but data") << raw_file("{}", 4) << 0ull << QStringList{"cover 0 of the 4 bytes"};
   QTest::newRow("wrong byte size") << raw_file(header({entry("w", "F32", "[3]", "[0,8]")}), 8) << 0ull
                                    << QStringList{"tensor w", "12 bytes", "span 8 bytes"};
@@ -608,10 +643,10 @@ void TestSafetensors::badFiles_data() {
   QTest::newRow("byte size overflow")
       << raw_file(header({entry("w", "F64", "[4611686018427387904]", "[0,0]")}), 0) << 0ull
       << QStringList{"tensor w", "overflows"};
-  QTest::newRow("metadata not an object") << raw_file(R"({"__metadata__":["a"]})", 0) << 0ull
-                                          << QStringList{"__metadata__"};
-  QTest::newRow("metadata value not a string") << raw_file(R"({"__metadata__":{"k":1}})", 0) << 0ull
-                                               << QStringList{"__metadata__", "\"k\""};
+  QTest::newRow("metadata not an object")
+      << raw_file(R"({"__metadata__":["a"]})", 0) << 0ull << QStringList{"__metadata__"};
+  QTest::newRow("metadata value not a string")
+      << raw_file(R"({"__metadata__":{"k":1}})", 0) << 0ull << QStringList{"__metadata__", "\"k\""};
   QTest::newRow("nested too deep") << raw_file(header({entry("w", "F32", "[[1]]", "[0,4]")}), 4) << 0ull
                                    << QStringList{"nests deeper than 3"};
   QTest::newRow("array bomb") << raw_file(QByteArray(100000, '[') + QByteArray(100000, ']'), 0) << 0ull
@@ -685,7 +720,8 @@ void TestSafetensors::storeShardEscapes_data() {
   QTest::newRow("empty weight_map") << QByteArray(R"({"weight_map":{}})") << QStringList{"no tensors"};
   QTest::newRow("shard not a string") << QByteArray(R"({"weight_map":{"a":3}})") << QStringList{"tensor a"};
   QTest::newRow("invalid JSON") << QByteArray(R"({"weight_map":)") << QStringList{"not valid JSON"};
-  QTest::newRow("duplicate tensor") << QByteArray(R"({"weight_map":{"a":"s1.safetensors","a":"s1.safetensors"}})")
+  QTest::newRow("duplicate tensor") << QByteArray(
+                                           R"({"weight_map":{"a":"s1.safetensors","a":"s1.safetensors"}})")
                                     << QStringList{"\"a\" twice"};
   QTest::newRow("missing shard") << QByteArray(R"({"weight_map":{"a":"gone.safetensors"}})")
                                  << QStringList{"gone.safetensors", "No such file", "a shard listed in"};
@@ -730,7 +766,8 @@ void TestSafetensors::storeEmptyOrMissing() {
   EXPECT_ERROR([&] { TensorStore store(fs_path(dir.filePath("nowhere"))); },
                QStringList{"nowhere", "does not exist"});
   write_bytes(dir.filePath("broken.safetensors"), raw_file("{", 0));
-  EXPECT_ERROR([&] { TensorStore store(fs_path(dir.path())); }, QStringList{"broken.safetensors", "not valid JSON"});
+  EXPECT_ERROR([&] { TensorStore store(fs_path(dir.path())); },
+               QStringList{"broken.safetensors", "not valid JSON"});
 }
 
 QTEST_APPLESS_MAIN(TestSafetensors)

@@ -29,8 +29,12 @@ struct RoutingBatch {
     experts.assign(size_t(positions * layers * k), -1);
     weights.assign(size_t(positions * layers * k), 0.0f);
   }
-  int32_t* experts_at(int64_t pos, int64_t layer) { return experts.data() + (pos * n_moe_layers + layer) * top_k; }
-  float* weights_at(int64_t pos, int64_t layer) { return weights.data() + (pos * n_moe_layers + layer) * top_k; }
+  int32_t* experts_at(int64_t pos, int64_t layer) {
+    return experts.data() + (pos * n_moe_layers + layer) * top_k;
+  }
+  float* weights_at(int64_t pos, int64_t layer) {
+    return weights.data() + (pos * n_moe_layers + layer) * top_k;
+  }
 };
 
 enum class LogitsMode { Last, All };

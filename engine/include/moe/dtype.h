@@ -11,8 +11,26 @@
 namespace moe {
 
 enum class DType : uint8_t {
-  BOOL, U8, I8, U16, I16, U32, I32, U64, I64, F16, BF16, F32, F64, F8_E4M3, F8_E5M2, F8_E8M0, F4, F6_E2M3,
-  F6_E3M2, C64
+  BOOL,
+  U8,
+  I8,
+  U16,
+  I16,
+  U32,
+  I32,
+  U64,
+  I64,
+  F16,
+  BF16,
+  F32,
+  F64,
+  F8_E4M3,
+  F8_E5M2,
+  F8_E8M0,
+  F4,
+  F6_E2M3,
+  F6_E3M2,
+  C64
 };
 
 // Bytes per element; sub-byte types (F4, F6_*) report 0 and are rejected where an element size is needed.
@@ -20,7 +38,9 @@ size_t dtype_size(DType t);
 std::string_view dtype_name(DType t);
 std::optional<DType> dtype_from_name(std::string_view name);
 // True for the types the engine converts to float32 for compute.
-inline bool dtype_is_float_compute(DType t) { return t == DType::BF16 || t == DType::F16 || t == DType::F32; }
+inline bool dtype_is_float_compute(DType t) {
+  return t == DType::BF16 || t == DType::F16 || t == DType::F32;
+}
 
 inline float bf16_to_f32(uint16_t v) {
   uint32_t bits = uint32_t(v) << 16;

@@ -27,7 +27,7 @@ struct GenerationParams {
 // Routing of one position: for each MoE layer, top_k experts and their weights.
 struct RoutingRecord {
   int64_t position = 0;
-  bool prompt = false;  // a prompt position (prefill) rather than a generated one
+  bool prompt = false;           // a prompt position (prefill) rather than a generated one
   std::vector<int32_t> experts;  // [n_moe_layers * top_k]
   std::vector<float> weights;
 };
@@ -61,8 +61,8 @@ class Generator {
   // Called for every prompt position (routing only, prompt = true) and every generated token.
   using PromptSink = std::function<void(const RoutingRecord&)>;
   using TokenSink = std::function<void(const TokenEvent&)>;
-  GenerationResult generate(std::span<const int32_t> prompt, const GenerationParams& params, const TokenSink& on_token,
-                            const PromptSink& on_prompt = {});
+  GenerationResult generate(std::span<const int32_t> prompt, const GenerationParams& params,
+                            const TokenSink& on_token, const PromptSink& on_prompt = {});
   // Drops the cache (next call prefills everything).
   void reset();
 

@@ -53,8 +53,8 @@ struct LayerWeights {
   Matrix router;             // [E, H]
   Vector router_score_bias;  // [E] e_score_correction_bias (DeepSeek-V3)
   std::vector<ExpertWeights> experts;
-  ExpertWeights shared;      // shared expert(s), empty when none
-  Matrix shared_gate;        // [1, H] Qwen2-MoE
+  ExpertWeights shared;  // shared expert(s), empty when none
+  Matrix shared_gate;    // [1, H] Qwen2-MoE
 };
 
 struct ModelWeights {

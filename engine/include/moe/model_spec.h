@@ -12,7 +12,18 @@
 
 namespace moe {
 
-enum class Family { Llama, Mistral, Qwen2, Qwen3, Mixtral, Qwen2Moe, Qwen3Moe, Olmoe, DeepseekV2, DeepseekV3 };
+enum class Family {
+  Llama,
+  Mistral,
+  Qwen2,
+  Qwen3,
+  Mixtral,
+  Qwen2Moe,
+  Qwen3Moe,
+  Olmoe,
+  DeepseekV2,
+  DeepseekV3
+};
 
 enum class RopeType { Default, Linear, Dynamic, Yarn, Llama3 };
 
@@ -24,8 +35,8 @@ struct RopeSpec {
   // YaRN
   double beta_fast = 32.0;
   double beta_slow = 1.0;
-  double mscale = 1.0;          // DeepSeek's mscale (cos/sin factor numerator)
-  double mscale_all_dim = 0.0;  // DeepSeek's mscale_all_dim (0: absent)
+  double mscale = 1.0;            // DeepSeek's mscale (cos/sin factor numerator)
+  double mscale_all_dim = 0.0;    // DeepSeek's mscale_all_dim (0: absent)
   double attention_factor = 0.0;  // explicit attention_factor (0: absent)
   // Llama 3
   double low_freq_factor = 1.0;
@@ -40,7 +51,7 @@ enum class RouterScore { Softmax, Sigmoid };
 enum class RouterGrouping { None, GroupMax, GroupTop2Sum };  // DeepSeek-V2 group_limited_greedy; V3 noaux_tc
 
 struct LayerSpec {
-  bool moe = false;          // routed experts in this layer (else a dense MLP of intermediate_size)
+  bool moe = false;            // routed experts in this layer (else a dense MLP of intermediate_size)
   int32_t sliding_window = 0;  // 0: full attention
 };
 

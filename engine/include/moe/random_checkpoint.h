@@ -27,6 +27,7 @@ struct TensorShape {
 std::vector<TensorShape> expected_tensors(const ModelSpec& spec);
 
 // Writes the folder; `config` is adjusted so its special token ids match the written tokenizer.
-void write_random_checkpoint(const std::filesystem::path& out, nlohmann::json config, uint64_t seed, DType dtype);
+void write_random_checkpoint(const std::filesystem::path& out, nlohmann::json config, uint64_t seed,
+                             DType dtype);
 
 }  // namespace moe

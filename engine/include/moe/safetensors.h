@@ -51,9 +51,10 @@ class SafetensorsFile {
 
   // Validates a header given as bytes (the 8-byte length prefix included) against a file of file_size bytes.
   // Used by the reader and by the fuzzer; throws moe::Error naming `display_name`.
-  static void parse_header(std::span<const std::byte> bytes, uint64_t file_size, const std::string& display_name,
-                           const SafetensorsLimits& limits, std::vector<TensorView>& tensors,
-                           std::map<std::string, std::string>& metadata, uint64_t& data_start);
+  static void parse_header(std::span<const std::byte> bytes, uint64_t file_size,
+                           const std::string& display_name, const SafetensorsLimits& limits,
+                           std::vector<TensorView>& tensors, std::map<std::string, std::string>& metadata,
+                           uint64_t& data_start);
 
  private:
   std::filesystem::path path_;

@@ -13,10 +13,10 @@
 namespace moe {
 
 struct SamplingParams {
-  double temperature = 0.8;  // 0: greedy
-  int64_t top_k = 40;        // 0: off
-  double top_p = 0.95;       // 1: off
-  double min_p = 0.05;       // 0: off
+  double temperature = 0.8;         // 0: greedy
+  int64_t top_k = 40;               // 0: off
+  double top_p = 0.95;              // 1: off
+  double min_p = 0.05;              // 0: off
   double repetition_penalty = 1.0;  // 1: off; as transformers: logit > 0 ? logit / p : logit * p
   double presence_penalty = 0.0;    // subtracted once from every token already present
   uint64_t seed = 0;
@@ -29,12 +29,13 @@ float philox_uniform(uint64_t seed, uint64_t step);
 
 struct SampleResult {
   int32_t token = -1;
-  float logprob = 0;  // log-softmax of the raw logits (the model's distribution, before any sampling transform)
+  float logprob =
+      0;  // log-softmax of the raw logits (the model's distribution, before any sampling transform)
   std::vector<std::pair<int32_t, float>> top;  // best alternatives with their logprobs, best first
 };
 
 // `history`: the tokens seen so far (prompt and generated), for the penalties. `step`: the RNG counter.
-SampleResult sample_token(std::span<const float> logits, const SamplingParams& p, std::span<const int32_t> history,
-                          uint64_t step, int top_logprobs);
+SampleResult sample_token(std::span<const float> logits, const SamplingParams& p,
+                          std::span<const int32_t> history, uint64_t step, int top_logprobs);
 
 }  // namespace moe
