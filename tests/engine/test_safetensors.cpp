@@ -4,6 +4,7 @@
 // that names the file and the tensor.
 #include <QByteArray>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -134,6 +135,7 @@ class TestSafetensors : public QObject {
   void writerRejects_data();
   void writerRejects();
   void writerFailureLeavesTarget();
+  void manyTensors();
   void validEdgeCases_data();
   void validEdgeCases();
   void parseHeaderSpan();
@@ -454,6 +456,28 @@ void TestSafetensors::writerFailureLeavesTarget() {
   QVERIFY(f.open(QIODevice::ReadOnly));
   QCOMPARE(f.readAll(), before);
   QCOMPARE(QDir(dir.path()).entryList(QDir::Files | QDir::Hidden), QStringList{"good.safetensors"});
+}
+
+// 200k entries (a 20 MB header) write and read back in order within seconds: nothing along the way may be
+// quadratic in the number of tensors (nlohmann::ordered_json inserts in linear time, for one).
+void TestSafetensors::manyTensors() {
+  QTemporaryDir dir;
+  const auto path = fs_path(dir.filePath("many.safetensors"));
+  constexpr int kCount = 200000;
+  std::vector<uint8_t> data(kCount);
+  std::vector<TensorToWrite> tensors;
+  for (int i = 0; i < kCount; ++i)  // names in descending order, so file order differs from sorted order
+    tensors.push_back({"t" + std::to_string(kCount - i), DType::U8, {1}, &data[size_t(i)], 1});
+  QElapsedTimer timer;
+  timer.start();
+  write_safetensors(path, tensors);
+  SafetensorsFile file(path);
+  TensorStore store(path);
+  QCOMPARE(file.tensors().size(), size_t(kCount));
+  for (int i : {0, 1, kCount / 2, kCount - 1})
+    QCOMPARE(file.tensors()[size_t(i)].name, tensors[size_t(i)].name);
+  QCOMPARE(store.total_bytes(), size_t(kCount));
+  QVERIFY2(timer.elapsed() < 20000, qPrintable(QString("took %1 ms").arg(timer.elapsed())));
 }
 
 void TestSafetensors::validEdgeCases_data() {
