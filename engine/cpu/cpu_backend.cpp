@@ -19,10 +19,15 @@ class CpuBackend final : public Backend {
       : spec_(model.spec()),
         w_(model.weights()),
         ctx_(default_context_length(spec_, options.context_length)) {
-    cache_.resize(size_t(spec_.num_layers));
-    for (auto& c : cache_) {
-      c.k.resize(size_t(ctx_ * k_width()));
-      c.v.resize(size_t(ctx_ * v_width()));
+    try {
+      cache_.resize(size_t(spec_.num_layers));
+      for (auto& c : cache_) {
+        c.k.resize(size_t(ctx_ * k_width()));
+        c.v.resize(size_t(ctx_ * v_width()));
+      }
+    } catch (const std::bad_alloc&) {
+      throw Error("out of memory: the KV cache for " + std::to_string(ctx_) + " positions needs " +
+                  std::to_string(kv_cache_bytes()) + " bytes; choose a shorter context");
     }
     final_norm_ = cpu::load_vector(w_.final_norm);
     for (const auto& l : w_.layers) {
