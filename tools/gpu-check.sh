@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The GPU check, in two halves because the GPU machine has no Qt, PCRE2 or utf8proc headers and cannot
+# install anything:
+#   tools/gpu-check.sh build   here: Release build without Qt for sm_${MOE_CUDA_ARCHS:-90}, stripped, into .gpu/
+#   tools/gpu-check.sh run     there: runs the checks (and later the benchmarks), prints a table, logs to $OUT
+# With the device tool: run `bash tools/gpu-check.sh build` here, then
+#   run(command="bash tools/gpu-check.sh run", carry=[".gpu"])
+set -euo pipefail
+cd "$(dirname "$0")/.."
+case "${1:-}" in
+  build)
+    export PATH="$PATH:/usr/local/cuda/bin"
+    cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOE_WITH_QT=OFF -DMOE_WITH_CUDA=ON \
+      -DMOE_CUDA_ARCHS=${MOE_CUDA_ARCHS:-90} >/dev/null
+    cmake --build build-gpu --target moe-cli moe-gpu-check
+    rm -rf .gpu && mkdir -p .gpu
+    cp build-gpu/app/cli/moe-cli build-gpu/tests/gpu/moe-gpu-check .gpu/
+    strip .gpu/moe-cli .gpu/moe-gpu-check
+    # Libraries the GPU machine may lack are carried beside the programs.
+    for lib in libgomp.so.1 libopenblas.so.0 libgfortran.so.5; do
+      path=$(ldd .gpu/moe-cli | awk -v l="$lib" '$1 == l {print $3}')
+      [ -n "$path" ] && cp -L "$path" .gpu/
+    done
+    git rev-parse --short HEAD >.gpu/COMMIT
+    du -sh .gpu
+    ;;
+  run)
+    out=${OUT:-/tmp/gpu-check}
+    mkdir -p "$out"
+    export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "commit $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
+    set +e
+    .gpu/moe-gpu-check tests/data 2>&1 | tee "$out/gpu-check.log"
+    status=${PIPESTATUS[0]}
+    .gpu/moe-cli info tests/data/parity/deepseek_v3 2>&1 | tee -a "$out/gpu-check.log"
+    exit "$status"
+    ;;
+  *)
+    echo "usage: $0 build|run" >&2
+    exit 2
+    ;;
+esac
