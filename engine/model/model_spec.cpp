@@ -1,58 +1,60 @@
 // Derived quantities of a ModelSpec: parameter counts and the attention softmax scale.
 #include <cmath>
+#include <cstdint>
 
 #include "moe/model_spec.h"
 
 namespace moe {
 namespace {
 
-int64_t attention_params(const ModelSpec& s) {
-  const int64_t h = s.hidden_size;
+// Counts are formed in double: the config limits allow products beyond int64 for absurd shapes (rejected
+// later, when the tensors do not match), and real models stay far below 2^53, where double is exact.
+double attention_params(const ModelSpec& s) {
+  const double h = double(s.hidden_size), heads = double(s.num_heads);
   if (s.attention == AttentionKind::MLA) {
-    int64_t q = s.q_lora_rank > 0
-                    ? h * s.q_lora_rank + s.q_lora_rank + s.q_lora_rank * s.num_heads * s.head_dim
-                    : h * s.num_heads * s.head_dim;
-    int64_t kv = h * (s.kv_lora_rank + s.qk_rope_head_dim) + s.kv_lora_rank +
-                 s.kv_lora_rank * s.num_heads * (s.qk_nope_head_dim + s.v_head_dim);
-    return q + kv + s.num_heads * s.v_head_dim * h;
+    const double qr = double(s.q_lora_rank), kvr = double(s.kv_lora_rank), hd = double(s.head_dim);
+    const double q = s.q_lora_rank > 0 ? h * qr + qr + qr * heads * hd : h * heads * hd;
+    const double kv = h * (kvr + double(s.qk_rope_head_dim)) + kvr +
+                      kvr * heads * double(s.qk_nope_head_dim + s.v_head_dim);
+    return q + kv + heads * double(s.v_head_dim) * h;
   }
-  int64_t q = h * s.num_heads * s.head_dim, kv = 2 * h * s.num_kv_heads * s.head_dim;
-  int64_t o = s.num_heads * s.head_dim * h;
-  int64_t bias = s.attention_bias ? (s.num_heads + 2 * s.num_kv_heads) * s.head_dim : 0;
-  int64_t norms = s.qk_norm == QkNorm::PerHead ? 2 * s.head_dim
-                  : s.qk_norm == QkNorm::Full  ? (s.num_heads + s.num_kv_heads) * s.head_dim
-                                               : 0;
-  return q + kv + o + bias + (s.o_proj_bias ? h : 0) + norms;
+  const double qd = heads * double(s.head_dim), kvd = double(s.num_kv_heads) * double(s.head_dim);
+  const double bias = s.attention_bias ? qd + 2 * kvd : 0;
+  const double norms = s.qk_norm == QkNorm::PerHead ? 2.0 * double(s.head_dim)
+                       : s.qk_norm == QkNorm::Full  ? qd + kvd
+                                                    : 0;
+  return 2 * h * qd + 2 * h * kvd + bias + (s.o_proj_bias ? h : 0) + norms;
 }
 
-int64_t mlp_params(const ModelSpec& s, int64_t inter) {
-  return 3 * s.hidden_size * inter;
+double mlp_params(const ModelSpec& s, int64_t inter) {
+  return 3.0 * double(s.hidden_size) * double(inter);
 }
 
 // Parameters of one MoE layer's FFN: router, all experts, shared expert; `active` counts top_k experts only.
-int64_t moe_params(const ModelSpec& s, bool active) {
-  int64_t experts = active ? s.top_k : s.num_experts;
-  int64_t p = s.num_experts * s.hidden_size + experts * mlp_params(s, s.moe_intermediate_size);
-  if (s.router_bias) p += s.num_experts;
+double moe_params(const ModelSpec& s, bool active) {
+  const double h = double(s.hidden_size), experts = double(active ? s.top_k : s.num_experts);
+  double p = double(s.num_experts) * h + experts * mlp_params(s, s.moe_intermediate_size);
+  if (s.router_bias) p += double(s.num_experts);
   if (s.shared_expert_intermediate_size > 0) p += mlp_params(s, s.shared_expert_intermediate_size);
-  if (s.shared_expert_gate) p += s.hidden_size;
+  if (s.shared_expert_gate) p += h;
   return p;
 }
 
 int64_t count(const ModelSpec& s, bool active) {
-  int64_t p = 0;
+  const double h = double(s.hidden_size);
+  double p = 0;
   for (const auto& l : s.layers) {
-    p += attention_params(s) + 2 * s.hidden_size;  // + the two norms
+    p += attention_params(s) + 2 * h;  // + the two norms
     p += l.moe ? moe_params(s, active) : mlp_params(s, s.intermediate_size);
   }
-  p += s.hidden_size;  // final norm
-  const int64_t table = s.vocab_size * s.hidden_size;
+  p += h;  // final norm
+  const double table = double(s.vocab_size) * h;
   if (active) {
-    p += s.tie_word_embeddings ? table : s.hidden_size + table;  // one embedding row + the lm_head
+    p += s.tie_word_embeddings ? table : h + table;  // one embedding row + the lm_head
   } else {
     p += s.tie_word_embeddings ? table : 2 * table;
   }
-  return p;
+  return p < 9.2e18 ? int64_t(p) : INT64_MAX;
 }
 
 }  // namespace
