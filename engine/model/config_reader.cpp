@@ -1,6 +1,8 @@
 // Typed accessors of ConfigReader.
 #include "model/config_reader.h"
 
+#include <cmath>
+
 namespace moe::detail {
 
 int64_t ConfigReader::integer(const char* key, std::optional<int64_t> def, int64_t lo, int64_t hi) const {
@@ -12,8 +14,9 @@ int64_t ConfigReader::integer(const char* key, std::optional<int64_t> def, int64
   int64_t x = 0;
   if (v.is_number_integer()) {
     x = v.get<int64_t>();
-  } else if (v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>()))) {
-    x = int64_t(v.get<double>());
+  } else if (v.is_number_float() && std::fabs(v.get<double>()) < 9e18 &&
+             v.get<double>() == std::trunc(v.get<double>())) {
+    x = int64_t(v.get<double>());  // 4096.0 is an integer; checked to fit before the conversion
   } else {
     fail(key, "must be an integer, found " + v.dump());
   }
