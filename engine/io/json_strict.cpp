@@ -1,5 +1,7 @@
-// Strict JSON parsing: UTF-8 validation, duplicate-key detection through nlohmann's parser callback, and a
-// nesting limit, all reported as moe::Error.
+// Strict JSON parsing in two passes: a SAX pass that checks UTF-8, JSON syntax, duplicate keys and nesting
+// without building anything, then nlohmann's plain DOM parse of the text it approved. (nlohmann's parser
+// callback would do both at once, but its DOM builder rescans the parent object at every object end, which
+// is quadratic in the number of tensors.)
 #include "io/json_strict.h"
 
 #include <set>
@@ -29,7 +31,7 @@ std::string short_json_message(const char* what) {
   return m;
 }
 
-std::string quoted(const std::string& s) {
+std::string quote_clipped(const std::string& s) {
   constexpr size_t kMax = 200;
   if (s.size() <= kMax) return "\"" + s + "\"";
   size_t cut = kMax;
@@ -37,6 +39,56 @@ std::string quoted(const std::string& s) {
     --cut;
   return "\"" + s.substr(0, cut) + "...\"";
 }
+
+// The SAX handler of the first pass: keeps one key set per open object (and a placeholder per array, so that
+// the stack matches the nesting), throws moe::Error at the first problem.
+class StrictChecker {
+ public:
+  StrictChecker(const std::string& file, const std::string& what, int max_depth,
+                std::vector<std::string>* top)
+      : file_(file), what_(what), max_depth_(max_depth), top_(top) {}
+
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(nlohmann::json::number_integer_t) { return true; }
+  bool number_unsigned(nlohmann::json::number_unsigned_t) { return true; }
+  bool number_float(nlohmann::json::number_float_t, const std::string&) { return true; }
+  bool string(std::string&) { return true; }
+  bool binary(nlohmann::json::binary_t&) { return true; }
+  bool start_object(std::size_t) { return open(); }
+  bool start_array(std::size_t) { return open(); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+
+  bool key(std::string& key) {
+    if (!keys_.back().insert(key).second)
+      throw Error(file_ + ": the " + what_ + " has the key " + quote_clipped(key) + " twice");
+    if (keys_.size() == 1 && top_) top_->push_back(key);
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception& e) {
+    throw Error(file_ + ": the " + what_ + " is not valid JSON: " + short_json_message(e.what()));
+  }
+
+ private:
+  bool open() {
+    if (int(keys_.size()) >= max_depth_)
+      throw Error(file_ + ": the " + what_ + " nests deeper than " + std::to_string(max_depth_) + " levels");
+    keys_.emplace_back();
+    return true;
+  }
+  bool close() {
+    keys_.pop_back();
+    return true;
+  }
+
+  const std::string& file_;
+  const std::string& what_;
+  int max_depth_;
+  std::vector<std::string>* top_;
+  std::vector<std::set<std::string>> keys_;
+};
 
 }  // namespace
 
@@ -73,45 +125,18 @@ size_t find_invalid_utf8(std::string_view text) {
 
 nlohmann::json parse_json_strict(std::string_view text, const std::string& file, const std::string& what,
                                  int max_depth, std::vector<std::string>* top_level_keys) {
-  using Json = nlohmann::json;
   if (size_t bad = find_invalid_utf8(text); bad != std::string_view::npos)
     throw Error(file + ": the " + what + " is not valid UTF-8 (byte " + std::to_string(bad) + ")");
   // JSON text never holds a raw NUL, and nlohmann's lexer would take one for the end of the input.
   if (size_t nul = text.find('\0'); nul != std::string_view::npos)
     throw Error(file + ": the " + what + " has a NUL byte at " + std::to_string(nul));
 
-  // One set of keys per open object; containers opened inside arrays get an empty placeholder so that the
-  // stack always matches the nesting.
-  std::vector<std::set<std::string>> keys;
-  auto callback = [&](int depth, Json::parse_event_t event, Json& parsed) -> bool {
-    switch (event) {
-      case Json::parse_event_t::object_start:
-      case Json::parse_event_t::array_start:
-        if (depth >= max_depth)
-          throw Error(file + ": the " + what + " nests deeper than " + std::to_string(max_depth) + " levels");
-        keys.emplace_back();
-        break;
-      case Json::parse_event_t::object_end:
-      case Json::parse_event_t::array_end:
-        if (!keys.empty()) keys.pop_back();
-        break;
-      case Json::parse_event_t::key:
-        if (!keys.empty() && parsed.is_string()) {
-          const auto& key = parsed.get_ref<const std::string&>();
-          if (!keys.back().insert(key).second)
-            throw Error(file + ": the " + what + " has the key " + quoted(key) + " twice");
-          if (depth == 1 && top_level_keys) top_level_keys->push_back(key);
-        }
-        break;
-      case Json::parse_event_t::value:
-        break;
-    }
-    return true;
-  };
-
+  if (top_level_keys) top_level_keys->clear();
+  StrictChecker checker(file, what, max_depth, top_level_keys);
+  nlohmann::json::sax_parse(text.begin(), text.end(), &checker);
   try {
-    return Json::parse(text.data(), text.data() + text.size(), callback);
-  } catch (const Json::exception& e) {
+    return nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::exception& e) {  // not expected once the first pass has passed
     throw Error(file + ": the " + what + " is not valid JSON: " + short_json_message(e.what()));
   }
 }

@@ -81,17 +81,18 @@ TensorStore::TensorStore(const fs::path& folder_or_file) : root_(folder_or_file)
                     "\", which is not a file name inside the folder");
       shards.insert(shard_name);
     }
-    std::map<std::string, const SafetensorsFile*> by_shard;
+    std::map<std::string, std::string> shard_files;  // shard name -> the path its views carry in `file`
     for (const auto& shard : shards) {
       try {
-        by_shard[shard] = &add_file(root_ / shard);
+        shard_files[shard] = add_file(root_ / shard).path().string();
       } catch (const Error& e) {
         throw Error(std::string(e.what()) + " (a shard listed in " + index_name + ")");
       }
     }
     for (const auto& [tensor, shard] : weight_map.items()) {
       const auto& shard_name = shard.get_ref<const std::string&>();
-      if (!by_shard.at(shard_name)->find(tensor))
+      auto it = index_.find(tensor);
+      if (it == index_.end() || it->second->file != shard_files.at(shard_name))
         throw Error(index_name + ": tensor " + tensor + " is mapped to " + shard_name + ", but " +
                     shard_name + " has no such tensor");
     }
