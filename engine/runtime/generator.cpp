@@ -89,8 +89,10 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt, const Gene
       break;
     }
     SampleResult s = sample_token(logits, params.sampling, history, uint64_t(step), params.top_logprobs);
-    if (!params.ignore_eos && std::find(spec_.eos_token_ids.begin(), spec_.eos_token_ids.end(), s.token) !=
-                                  spec_.eos_token_ids.end()) {
+    auto listed = [&](const std::vector<int32_t>& ids) {
+      return std::find(ids.begin(), ids.end(), s.token) != ids.end();
+    };
+    if (!params.ignore_eos && (listed(spec_.eos_token_ids) || listed(params.stop_token_ids))) {
       result.reason = StopReason::Eos;
       break;
     }

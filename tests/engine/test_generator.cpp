@@ -114,6 +114,13 @@ class GeneratorTest : public QObject {
     auto eos = eos_gen.generate(prompt_, q, {});
     QCOMPARE(eos.reason, StopReason::Eos);
     QCOMPARE(eos.tokens.size(), size_t(0));
+    // An extra stop id given with the request (a chat end-of-turn token) stops the same way.
+    GenerationParams extra = greedy(8);
+    extra.ignore_eos = false;
+    extra.stop_token_ids = {all.tokens[1]};
+    auto by_extra = gen.generate(prompt_, extra, {});
+    QCOMPARE(by_extra.reason, StopReason::Eos);
+    QCOMPARE(by_extra.tokens.size(), size_t(1));
     // Cancellation before the first step.
     std::atomic<bool> cancel{true};
     GenerationParams c = greedy(8);

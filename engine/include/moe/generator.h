@@ -19,6 +19,7 @@ struct GenerationParams {
   SamplingParams sampling;
   int64_t max_tokens = 256;
   std::vector<std::string> stop_strings;  // need a `piece` function (the detokenizer)
+  std::vector<int32_t> stop_token_ids;    // end-of-sequence ids besides the model's (e.g. a chat end-of-turn)
   bool ignore_eos = false;
   int top_logprobs = 0;
   const std::atomic<bool>* cancel = nullptr;  // checked before each decode step
