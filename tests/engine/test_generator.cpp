@@ -117,10 +117,12 @@ class GeneratorTest : public QObject {
     // An extra stop id given with the request (a chat end-of-turn token) stops the same way.
     GenerationParams extra = greedy(8);
     extra.ignore_eos = false;
-    extra.stop_token_ids = {all.tokens[1]};
+    const int32_t stop_id = all.tokens[3];
+    const size_t first_at = size_t(std::find(all.tokens.begin(), all.tokens.end(), stop_id) - all.tokens.begin());
+    extra.stop_token_ids = {stop_id};
     auto by_extra = gen.generate(prompt_, extra, {});
     QCOMPARE(by_extra.reason, StopReason::Eos);
-    QCOMPARE(by_extra.tokens.size(), size_t(1));
+    QCOMPARE(by_extra.tokens.size(), first_at);
     // Cancellation before the first step.
     std::atomic<bool> cancel{true};
     GenerationParams c = greedy(8);
