@@ -10,6 +10,8 @@
 namespace moe::cpu {
 namespace {
 
+constexpr int64_t kParallelMinWork = 1 << 18;  // below this, one thread (see ops.cpp)
+
 // Softmax-weighted sum over keys [first, last] for one query: scores = (q . k_j) * scale.
 // `score_of(j)` gives q . k_j, `accumulate(j, p)` adds p * v_j to the output.
 template <class Score, class Accumulate>
@@ -97,7 +99,8 @@ void attention_standard(const ModelSpec& s, const LayerWeights& w, int32_t windo
   std::vector<float> attn(size_t(n * nh * vd), 0.0f);
   const float scale = float(s.attention_scale());
   const int64_t group = nh / nkv;
-#pragma omp parallel
+  const bool parallel = n * nh * (pos0 + n) * hd >= kParallelMinWork;
+#pragma omp parallel if (parallel)
   {
     std::vector<float> scores;
 #pragma omp for schedule(static) collapse(2)
@@ -151,13 +154,14 @@ void attention_mla(const ModelSpec& s, const LayerWeights& w, const float* xn, i
 
   // kv_b rows for head h: [h*(nope+vd), +nope) map c_kv to k_nope, the next vd rows to v.
   std::vector<float> kvb(size_t(w.kv_b.rows * r));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (w.kv_b.rows * r >= kParallelMinWork)
   for (int64_t row = 0; row < w.kv_b.rows; ++row)
     load_row(w.kv_b, row, kvb.data() + row * r);
 
   std::vector<float> attn(size_t(n * nh * vd));
   const float scale = float(s.attention_scale());
-#pragma omp parallel
+  const bool parallel = n * nh * (pos0 + n + nope) * r >= kParallelMinWork;
+#pragma omp parallel if (parallel)
   {
     std::vector<float> scores, q_abs(static_cast<size_t>(r)), latent(static_cast<size_t>(r));
 #pragma omp for schedule(static) collapse(2)
