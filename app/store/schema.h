@@ -6,7 +6,7 @@
 
 namespace moe::store::schema {
 
-// kMigrations()[i] takes a database from user_version i to i + 1. It runs inside a transaction that the
+// migrations()[i] takes a database from user_version i to i + 1. It runs inside a transaction that the
 // caller opens and commits together with the new user_version; it throws StoreError on failure.
 using Migration = void (*)(QSqlDatabase& db);
 std::span<const Migration> migrations();

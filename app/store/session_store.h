@@ -37,7 +37,8 @@ class SessionStore {
   SessionStore(const SessionStore&) = delete;
   SessionStore& operator=(const SessionStore&) = delete;
 
-  // $MOE_STUDIO_DB when set, else <AppDataLocation>/studio.db (~/.local/share/moe-studio/studio.db).
+  // $MOE_STUDIO_DB when set, else <XDG data home>/moe-studio/studio.db (~/.local/share/moe-studio/studio.db):
+  // the studio's AppDataLocation, but the same folder for every program that asks (cli, tests).
   static QString defaultPath();
   // The schema version this build writes (PRAGMA user_version).
   static int schemaVersion();
