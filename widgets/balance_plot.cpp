@@ -78,7 +78,6 @@ void BalancePlot::refresh() {
   entropy_->setData(x, ent, true);
   xAxis->setRange(-0.5, std::max(L, 1) - 0.5);
   yAxis->setRange(0, std::max(top * 1.1, 0.1));
-  // Two lines, like the co-activation map beside it: half the dock's width does not hold one.
   title_->setText(
       tr("Load balance per layer\n%1").arg(routing_plot::scopeText(stats_.scope(), *data_, stats_.tokens())));
   replot();

@@ -61,7 +61,7 @@ void CoactivationView::setLayer(int layer) {
 void CoactivationView::rebuild() {
   const int E = std::max(data_->nExperts(), 1);
   map_->data()->setSize(E, E);
-  map_->data()->setRange(QCPRange(0, E - 1), QCPRange(0, E - 1));
+  map_->data()->setRange(routing_plot::cellRange(E), routing_plot::cellRange(E));
   map_->data()->fill(0);
   xAxis->setRange(-0.5, E - 0.5);
   yAxis->setRange(-0.5, E - 0.5);
@@ -81,7 +81,6 @@ void CoactivationView::refresh() {
   scale_->setDataRange(QCPRange(0, double(std::max<int64_t>(off_max > 0 ? off_max : diag_max, 1))));
   const QString layer =
       layer_ >= 0 && layer_ < data_->nLayers() ? QString::number(data_->layerId(layer_)) : "\u2014";
-  // Two lines: this map is often narrow, and a one-line title would be clipped at both ends.
   title_->setText(tr("Co-activation, layer %1\n%2")
                       .arg(layer, routing_plot::scopeText(stats_.scope(), *data_, stats_.tokens())));
   replot();

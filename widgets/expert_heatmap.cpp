@@ -62,7 +62,7 @@ void ExpertHeatmap::setScope(const RoutingScope& scope) {
 void ExpertHeatmap::rebuild() {
   const int L = data_->nLayers(), E = data_->nExperts();
   map_->data()->setSize(std::max(E, 1), std::max(L, 1));
-  map_->data()->setRange(QCPRange(0, std::max(E - 1, 0)), QCPRange(0, std::max(L - 1, 0)));
+  map_->data()->setRange(routing_plot::cellRange(E), routing_plot::cellRange(L));
   map_->data()->fill(0);
   xAxis->setRange(-0.5, std::max(E, 1) - 0.5);
   yAxis->setRange(-0.5, std::max(L, 1) - 0.5);
@@ -80,7 +80,8 @@ void ExpertHeatmap::refresh() {
     }
   // Zero is always the bottom of the scale so that "never routed" has one colour whatever the scope.
   scale_->setDataRange(QCPRange(0, double(std::max<int64_t>(max_count, 1))));
-  title_->setText(tr("Routed tokens per expert \u2014 %1")
+  // Two lines: exports at small sizes, and the narrower plots beside this one, do not hold one.
+  title_->setText(tr("Routed tokens per expert\n%1")
                       .arg(routing_plot::scopeText(stats_.scope(), *data_, stats_.tokens())));
   replot();
 }

@@ -79,10 +79,17 @@ QString scopeText(const RoutingScope& scope, const RoutingData& data, int tokens
                         : scope.answer == RoutingScope::kLatestAnswer ? tr("this answer")
                                                                       : tr("answer %1").arg(scope.answer);
   const QString count = QLocale().toString(tokens);
-  const QString which = scope.filter == TokenFilter::Prompt      ? tr("%1 prompt tokens").arg(count)
-                        : scope.filter == TokenFilter::Generated ? tr("%1 generated tokens").arg(count)
-                                                                 : tr("%1 tokens").arg(count);
+  const bool one = tokens == 1;
+  const QString which = scope.filter == TokenFilter::Prompt
+                            ? (one ? tr("1 prompt token") : tr("%1 prompt tokens").arg(count))
+                        : scope.filter == TokenFilter::Generated
+                            ? (one ? tr("1 generated token") : tr("%1 generated tokens").arg(count))
+                            : (one ? tr("1 token") : tr("%1 tokens").arg(count));
   return QStringLiteral("%1 \u00b7 %2").arg(where, which);
+}
+
+QCPRange cellRange(int n) {
+  return n > 1 ? QCPRange(0, n - 1) : QCPRange(-0.5, 0.5);
 }
 
 QString layerLabel(const RoutingData& data, int layer) {

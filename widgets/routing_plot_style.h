@@ -17,10 +17,14 @@ namespace moe::widgets::routing_plot {
 QSharedPointer<QCPAxisTicker> integerTicker(std::function<QString(int)> label = {});
 // Tick and label fonts of every axis of the plot's axis rects and colour scales, from the widget's font.
 void applyFonts(QCustomPlot* plot);
-// A bold title element in a new top row of the plot layout.
+// A bold title element in a new top row of the plot layout. The routing plots use two lines ("what" and then
+// the scope), since half the dock's width, or a small export, does not hold both on one.
 QCPTextElement* addTitle(QCustomPlot* plot, const QString& text);
 // "this answer · 123 generated tokens", "session · 4,096 tokens", "token 17 “piece”": for titles.
 QString scopeText(const RoutingScope& scope, const RoutingData& data, int tokens);
+// The data range of a colour map dimension of n cells centred on 0..n-1. QCPColorMap pads the range by half a
+// cell only when n > 1, so a single cell (a dense model's one expert) needs the range -0.5..0.5 to be drawn.
+QCPRange cellRange(int n);
 // The y-axis label text of a MoE layer index: the model's layer number.
 QString layerLabel(const RoutingData& data, int layer);
 

@@ -18,6 +18,10 @@ constexpr int kPadY = 2;
 constexpr int kSpacing = 3;     // between chips on a row
 constexpr int kRowGap = 4;      // between rows
 constexpr int kAnswerGap = 10;  // extra space (with a rule) before each new answer
+
+int chipWidth(const QFontMetrics& fm, const QString& text) {
+  return std::max(fm.horizontalAdvance(text) + 2 * kPadX, 14);
+}
 }  // namespace
 
 TokenFlow::TokenFlow(const RoutingData* data, QWidget* parent) : QWidget(parent), data_(data) {
@@ -75,7 +79,7 @@ void TokenFlow::place(int i) {
   const QFontMetrics fm(font());
   if (size_t(i) >= text_.size()) {
     text_.push_back(display(data_->piece(i)));
-    widths_.push_back(std::max(fm.horizontalAdvance(text_.back()) + 2 * kPadX, 14));
+    widths_.push_back(chipWidth(fm, text_.back()));
     const bool valid = layer_ >= 0 && layer_ < data_->nLayers();
     top1_.push_back(valid ? data_->topExpert(i, layer_) : -1);
   }
@@ -219,6 +223,18 @@ void TokenFlow::leaveEvent(QEvent* e) {
   update(tokenRect(hovered_).adjusted(-2, -2, 2, 2));
   hovered_ = -1;
   QWidget::leaveEvent(e);
+}
+
+void TokenFlow::changeEvent(QEvent* e) {
+  QWidget::changeEvent(e);
+  if (e->type() != QEvent::FontChange) return;
+  // The cached chip widths belong to the old font.
+  const QFontMetrics fm(font());
+  for (size_t i = 0; i < text_.size(); ++i)
+    widths_[i] = chipWidth(fm, text_[i]);
+  const int before = contentHeight_;
+  relayout();
+  if (contentHeight_ != before) emit heightChanged(contentHeight_);
 }
 
 QString TokenFlow::toolTipFor(int i) const {

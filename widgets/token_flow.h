@@ -48,6 +48,7 @@ class TokenFlow : public QWidget {
   void mouseReleaseEvent(QMouseEvent* e) override;
   void mouseMoveEvent(QMouseEvent* e) override;
   void leaveEvent(QEvent* e) override;
+  void changeEvent(QEvent* e) override;
   bool event(QEvent* e) override;
 
  private:

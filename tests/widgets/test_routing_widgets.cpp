@@ -300,6 +300,28 @@ class RoutingWidgetsTest : public QObject {
     QVERIFY2(colours.size() > 20, qPrintable(QString::number(colours.size())));
   }
 
+  void dense_and_empty_shapes() {
+    // A dense model is the one-expert case; before any model is open the shape is empty. Neither may break.
+    RoutingPanel panel;
+    panel.resize(1280, 800);
+    panel.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    panel.refreshNow();
+    QVERIFY(panel.exportHeatmapPng(tmp_.filePath("empty.png"), 300, 200));
+    QVERIFY(panel.exportHeatmapCsv(tmp_.filePath("empty.csv")));
+    panel.data()->reset({3, 1, 1, {}});
+    for (int i = 0; i < 5; ++i)
+      panel.data()->append(TokenRouting{0, i, i < 2, "d", {0, 0, 0}, {1.f, 1.f, 1.f}});
+    panel.refreshNow();
+    QCOMPARE(panel.heatmap()->colorMap()->data()->cell(0, 2), 5.0);
+    const BalanceMetrics m = panel.heatmap()->stats().balance(0);
+    QCOMPARE(m.cv, 0.0);
+    QCOMPARE(m.normEntropy, 1.0);
+    QVERIFY(panel.exportHeatmapPng(tmp_.filePath("dense.png"), 300, 200));
+    QVERIFY(panel.exportCoactivationPng(tmp_.filePath("dense_co.png"), 300, 200));
+    QCOMPARE(QImage(tmp_.filePath("dense.png")).size(), QSize(300, 200));
+  }
+
   void panel_renders_at_1280x800() {
     RoutingPanel panel;
     panel.data()->reset({24, 32, 4, {}});
