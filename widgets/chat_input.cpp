@@ -9,7 +9,7 @@
 
 namespace moe::widgets {
 namespace {
-constexpr int kMinLines = 2;
+constexpr int kMinLines = 3;  // as tall as the Send and Stop buttons stacked
 constexpr int kMaxLines = 10;
 }  // namespace
 
@@ -32,8 +32,9 @@ ChatInput::ChatInput(QWidget* parent) : QWidget(parent) {
   stop_->setToolTip(tr("Stop generating"));
   buttons->addWidget(send_);
   buttons->addWidget(stop_);
-  buttons->addStretch(1);
   row->addLayout(buttons);
+  row->setAlignment(buttons, Qt::AlignBottom);
+  setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Maximum);
 
   connect(send_, &QPushButton::clicked, this, &ChatInput::send);
   connect(stop_, &QPushButton::clicked, this, &ChatInput::stopRequested);

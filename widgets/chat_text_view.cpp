@@ -1,11 +1,13 @@
 #include "widgets/chat_text_view.h"
 
 #include <QAbstractTextDocumentLayout>
+#include <QDesktopServices>
 #include <QHelpEvent>
 #include <QScrollBar>
 #include <QTextBlock>
 #include <QTextLayout>
 #include <QToolTip>
+#include <QUrl>
 #include <QWheelEvent>
 #include <cmath>
 #include <memory>
@@ -16,8 +18,13 @@ ChatTextView::ChatTextView(QWidget* parent) : QTextBrowser(parent) {
   setFrameShape(QFrame::NoFrame);
   setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  // Links come from model output: open web and mail links only, never local files or other schemes.
   setOpenLinks(false);
-  setOpenExternalLinks(true);
+  setOpenExternalLinks(false);
+  connect(this, &QTextBrowser::anchorClicked, this, [](const QUrl& url) {
+    const QString scheme = url.scheme().toLower();
+    if (scheme == u"http" || scheme == u"https" || scheme == u"mailto") QDesktopServices::openUrl(url);
+  });
   setTextInteractionFlags(Qt::TextSelectableByMouse | Qt::LinksAccessibleByMouse);
   setFocusPolicy(Qt::ClickFocus);
   setContextMenuPolicy(Qt::DefaultContextMenu);

@@ -154,6 +154,7 @@ SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
   raw_ = new QCheckBox(tr("Raw completion"), prompt);
   raw_->setToolTip(tr("Continue the text as it is, without a chat template or system prompt"));
   pf->addRow(tr("Template"), template_);
+  pf->addRow(new QLabel(tr("System prompt"), prompt));
   pf->addRow(systemPrompt_);
   pf->addRow(thinking_);
   pf->addRow(raw_);

@@ -2,13 +2,16 @@
 // breaks the line, Stop only while generating) and ModelPanel (human-readable numbers).
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDir>
 #include <QDoubleSpinBox>
+#include <QHBoxLayout>
 #include <QJsonDocument>
 #include <QLocale>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QVBoxLayout>
 #include <QtTest>
 
 #include "widgets/chat_input.h"
@@ -230,6 +233,52 @@ class TestPanels : public QObject {
              QStringLiteral("128 routed, top-8 per token + 1 shared"));
     panel.clearFacts();
     QVERIFY(panel.fieldText(QStringLiteral("Device")).isEmpty());
+  }
+
+  // The three panels side by side in a PNG for a person to look at (MOE_SCREENSHOT_DIR, default a temporary
+  // one).
+  void screenshot() {
+    QString dir = qEnvironmentVariable("MOE_SCREENSHOT_DIR");
+    if (dir.isEmpty()) dir = QDir::temp().filePath(QStringLiteral("moe-screenshots"));
+    QVERIFY(QDir().mkpath(dir));
+    QWidget window;
+    auto* row = new QHBoxLayout(&window);
+    auto* sampling = new SamplingPanel(&window);
+    sampling->setTemplates({QStringLiteral("chatml"), QStringLiteral("llama3"), QStringLiteral("mistral")});
+    SamplingSettings s;
+    s.systemPrompt = QStringLiteral("You are a helpful assistant who answers concisely.");
+    sampling->setSettings(s);
+    row->addWidget(sampling);
+    auto* right = new QVBoxLayout;
+    auto* model = new ModelPanel(&window);
+    ModelFacts f;
+    f.path = QStringLiteral("/models/Qwen3-30B-A3B");
+    f.architecture = QStringLiteral("Qwen3MoeForCausalLM");
+    f.layers = f.moeLayers = 48;
+    f.experts = 128;
+    f.topK = 8;
+    f.totalParameters = 30'532'122'624;
+    f.activeParameters = 3'340'000'000;
+    f.weightBytes = 61'064'245'248;
+    f.contextLength = 32768;
+    f.kvCacheBytes = 3'221'225'472;
+    f.backend = QStringLiteral("CUDA");
+    f.gpuName = QStringLiteral("NVIDIA H100 80GB HBM3");
+    f.gpuMemoryBytes = 85'520'809'984;
+    model->setFacts(f);
+    right->addWidget(model);
+    auto* input = new ChatInput(&window);
+    input->setText(QStringLiteral("Explain mixture-of-experts routing\nin two sentences."));
+    input->setGenerating(false);
+    right->addWidget(input);
+    row->addLayout(right);
+    window.resize(820, 560);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QTest::qWait(30);
+    const QString path = QDir(dir).filePath(QStringLiteral("panels.png"));
+    QVERIFY(window.grab().save(path));
+    qInfo("screenshot: %s", qPrintable(path));
   }
 };
 
