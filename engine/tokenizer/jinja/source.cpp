@@ -1,0 +1,43 @@
+#include "tokenizer/jinja/source.h"
+
+#include <algorithm>
+
+#include "moe/error.h"
+#include "tokenizer/jinja/utf8.h"
+
+namespace moe::jinja {
+
+Source::Source(const std::string& raw) {
+  text_.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '\r') {
+      text_ += '\n';
+      if (i + 1 < raw.size() && raw[i + 1] == '\n') ++i;
+    } else {
+      text_ += raw[i];
+    }
+  }
+  if (!text_.empty() && text_.back() == '\n') text_.pop_back();  // keep_trailing_newline=False
+  line_starts_.push_back(0);
+  for (size_t i = 0; i < text_.size(); ++i)
+    if (text_[i] == '\n') line_starts_.push_back(i + 1);
+}
+
+Pos Source::pos(size_t offset) const {
+  offset = std::min(offset, text_.size());
+  auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
+  const size_t line = size_t(it - line_starts_.begin());
+  const size_t start = line_starts_[line - 1];
+  const size_t column = utf8::length(std::string_view(text_).substr(start, offset - start)) + 1;
+  return Pos{int(line), int(column)};
+}
+
+std::string located(Pos pos, const std::string& message) {
+  return "chat_template:" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ": " + message;
+}
+
+void throw_error(Pos pos, const std::string& message) {
+  throw moe::Error(located(pos, message));
+}
+
+}  // namespace moe::jinja
