@@ -144,7 +144,8 @@ void TokenStrip::updateLegend() {
   if (int(entries.size()) > shown) html += tr("+%1 more&nbsp;&nbsp; ").arg(int(entries.size()) - shown);
   html += tr("<span style=\"color:%1\">dashed&nbsp;outline:&nbsp;prompt&nbsp;token</span>")
               .arg(palette().color(QPalette::Disabled, QPalette::Text).name());
-  legend_->setText(html);
+  // Rich-text layout is the dearest part of a refresh; most refreshes leave the rounded shares as they were.
+  if (html != legend_->text()) legend_->setText(html);
 }
 
 }  // namespace moe::widgets
