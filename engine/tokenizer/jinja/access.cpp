@@ -2,6 +2,7 @@
 // ImmutableSandboxedEnvironment's rules: names starting with `_` and methods that would mutate a list or
 // dict give an "unsafe" undefined; the read-only methods of dict and list are bound callables.
 #include <algorithm>
+#include <cmath>
 #include <optional>
 
 #include "tokenizer/jinja/args.h"
@@ -168,6 +169,25 @@ Value loop_attr(const Value& obj, const std::string& name) {
   return missing_attr(obj, name);
 }
 
+Value float_is_integer(Runtime&, const Value& self, CallArgs& args) {
+  no_args("is_integer", args);
+  return Value::boolean(std::isfinite(self.as_float()) && self.as_float() == std::floor(self.as_float()));
+}
+
+// The data attributes of Python's int and float (`x.real`, `x.imag`, ...).
+Value number_attr(const Value& obj, const std::string& name) {
+  if (obj.is_int()) {
+    if (name == "real" || name == "numerator") return Value::integer(obj.as_int());
+    if (name == "imag") return Value::integer(0);
+    if (name == "denominator") return Value::integer(1);
+  } else {
+    if (name == "real") return obj;
+    if (name == "imag") return Value::number(0.0);
+    if (name == "is_integer") return method(obj, name, float_is_integer);
+  }
+  return missing_attr(obj, name);
+}
+
 // Python's slice.indices(): clamps start/stop to the sequence and yields the selected positions.
 std::vector<size_t> slice_positions(size_t length, const Value& start_v, const Value& stop_v,
                                     const Value& step_v) {
@@ -225,6 +245,10 @@ Value get_attr(Runtime& rt, const Value& obj, const std::string& name) {
       return missing_attr(obj, name);
     case Value::Kind::Loop:
       return loop_attr(obj, name);
+    case Value::Kind::Int:
+    case Value::Kind::Bool:
+    case Value::Kind::Float:
+      return number_attr(obj, name);
     default:
       return missing_attr(obj, name);
   }
@@ -286,18 +310,20 @@ Value get_slice(Runtime& rt, const Value& obj, const Value& start, const Value& 
     rt.budget.bytes(out.size());
     return Value::string(std::move(out));
   }
-  if (obj.is_list() && obj.list().kind != ListKind::Iterator && obj.list().kind != ListKind::KeysView &&
-      obj.list().kind != ListKind::ValuesView && obj.list().kind != ListKind::ItemsView) {
-    const auto& items = obj.list().items;
-    const auto positions = slice_positions(items.size(), start, stop, step);
-    rt.budget.bytes(positions.size() * sizeof(Value));
-    std::vector<Value> out;
-    out.reserve(positions.size());
-    for (size_t p : positions)
-      out.push_back(items[p]);
-    return Value::list(std::move(out), obj.list().kind == ListKind::Tuple ? ListKind::Tuple : ListKind::List);
-  }
-  return Value::undefined("'" + object_type(obj) + "' cannot be sliced");
+  // Slices bypass jinja2's getitem (they are plain Python subscriptions), so failures raise.
+  if (obj.is_dict()) fail("unhashable type: 'slice'");
+  const bool sliceable =
+      obj.is_list() && (obj.list().kind == ListKind::List || obj.list().kind == ListKind::Tuple ||
+                        obj.list().kind == ListKind::Range);
+  if (!sliceable) fail("'" + type_name(obj) + "' object is not subscriptable");
+  const auto& items = obj.list().items;
+  const auto positions = slice_positions(items.size(), start, stop, step);
+  rt.budget.bytes(positions.size() * sizeof(Value));
+  std::vector<Value> out;
+  out.reserve(positions.size());
+  for (size_t p : positions)
+    out.push_back(items[p]);
+  return Value::list(std::move(out), obj.list().kind == ListKind::Tuple ? ListKind::Tuple : ListKind::List);
 }
 
 std::vector<Value> iterate(Runtime& rt, const Value& v) {
@@ -305,6 +331,7 @@ std::vector<Value> iterate(Runtime& rt, const Value& v) {
     case Value::Kind::Undefined:
       return {};
     case Value::Kind::List:
+      if (!v.list().deferred_error.empty()) fail(v.list().deferred_error);
       rt.budget.step(int64_t(v.list().items.size()));
       return v.list().items;
     case Value::Kind::Dict: {

@@ -113,8 +113,9 @@ Value f_indent(Runtime& rt, const Value& v, CallArgs& a) {
     rt.budget.limit(size_t(std::max<int64_t>(w, 0)));
     indention = std::string(size_t(std::max<int64_t>(w, 0)), ' ');
   }
-  require_defined(v);  // jinja2 appends "\n" to the value first, which fails for undefined
-  const std::string s = str_of(rt, v) + "\n";
+  // jinja2 appends "\n" to the value itself and splits it into lines: only strings get through.
+  if (v.is_list() && v.list().kind == ListKind::List) fail("'list' object has no attribute 'splitlines'");
+  const std::string s = binary_op(rt, BinaryOp::Add, v, Value::string("\n")).str();
   const auto lines = py_splitlines(s, false);
   std::string rv;
   if (p.flag(2, false)) {
@@ -138,7 +139,6 @@ Value f_indent(Runtime& rt, const Value& v, CallArgs& a) {
 
 Value f_truncate(Runtime& rt, const Value& v, CallArgs& a) {
   Params p("truncate", a, {"length", "killwords", "end", "leeway"});
-  const std::string s = str_of(rt, v);
   const int64_t length = p.integer(0, 255);
   const std::string end = p.string(2, "...");
   const int64_t leeway = p.has(3) && !p.get(3).is_none() ? p.integer(3, 5) : 5;
@@ -146,9 +146,19 @@ Value f_truncate(Runtime& rt, const Value& v, CallArgs& a) {
   if (length < end_len)
     fail("expected length >= " + std::to_string(end_len) + ", got " + std::to_string(length));
   if (leeway < 0) fail("expected leeway >= 0, got " + std::to_string(leeway));
+  // jinja2 measures and slices the value itself: short values of any sized type come back unchanged.
+  if (!v.is_string()) {
+    if (v.is_undefined()) return v;  // len(undefined) is 0
+    if (!v.is_dict() && !(v.is_list() && v.list().kind != ListKind::Iterator))
+      fail("object of type '" + type_name(v) + "' has no len()");
+    const size_t n = v.is_dict() ? v.dict().items.size() : v.list().items.size();
+    if (int64_t(n) <= length + leeway) return v;
+    fail("truncate needs a string, not " + type_name(v));
+  }
+  const std::string& s = v.str();
   const auto offs = utf8::offsets(s);
   const int64_t n = int64_t(offs.size()) - 1;
-  if (n <= length + leeway) return Value::string(s);
+  if (n <= length + leeway) return v;
   const std::string head = s.substr(0, offs[size_t(length - end_len)]);
   if (p.flag(1, false)) return str_value(rt, head + end);
   const size_t space = head.rfind(' ');
@@ -457,7 +467,16 @@ const std::unordered_map<std::string_view, FilterFn>& filter_table() {
   return table;
 }
 
+// jinja2's filters that are Python generators, whose errors surface only when the result is consumed.
+bool produces_generator(std::string_view name) {
+  for (std::string_view g :
+       {"select", "reject", "selectattr", "rejectattr", "map", "unique", "batch", "items"})
+    if (name == g) return true;
+  return false;
+}
+
 }  // namespace
+
 bool filter_exists(std::string_view name) {
   return filter_table().count(name) > 0;
 }
@@ -467,7 +486,12 @@ Value apply_filter(Runtime& rt, std::string_view name, const Value& input, CallA
   if (it == filter_table().end()) fail("No filter named '" + std::string(name) + "' found.");
   rt.budget.step();
   if (input.is_string()) rt.budget.scan(input.str().size());
-  return it->second(rt, input, args);
+  if (!produces_generator(name)) return it->second(rt, input, args);
+  try {
+    return it->second(rt, input, args);
+  } catch (const Failure& f) {
+    return Value::failed_generator(f.message);
+  }
 }
 
 }  // namespace moe::jinja

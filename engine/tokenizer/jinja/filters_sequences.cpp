@@ -133,6 +133,7 @@ Value min_max(Runtime& rt, const Value& v, CallArgs& a, bool want_max) {
 
 // select / reject / selectattr / rejectattr
 Value select_or_reject(Runtime& rt, const Value& v, CallArgs& a, bool keep_matches, bool by_attribute) {
+  if (!truthy(v)) return generator({});  // jinja2 looks at neither the value nor the arguments then
   size_t off = 0;
   std::vector<Value> parts;
   if (by_attribute) {
@@ -176,9 +177,7 @@ Value f_list(Runtime& rt, const Value& v, CallArgs& a) {
 
 Value f_first(Runtime& rt, const Value& v, CallArgs& a) {
   no_args("first", a);
-  if (v.is_list() && !v.list().items.empty()) return v.list().items.front();
-  if (v.is_list()) return Value::undefined("No first item, sequence was empty.");
-  std::vector<Value> items = iterate(rt, v);
+  const std::vector<Value> items = iterate(rt, v);
   if (items.empty()) return Value::undefined("No first item, sequence was empty.");
   return items.front();
 }
@@ -201,7 +200,7 @@ Value f_reverse(Runtime& rt, const Value& v, CallArgs& a) {
     return str_value(rt, utf8::encode(cps));
   }
   if (v.is_list() && v.list().kind == ListKind::Iterator) {  // not reversible: list(value) reversed
-    std::vector<Value> items = v.list().items;
+    std::vector<Value> items = iterate(rt, v);
     std::reverse(items.begin(), items.end());
     return Value::list(std::move(items));
   }
@@ -389,6 +388,7 @@ Value f_rejectattr(Runtime& rt, const Value& v, CallArgs& a) {
 }
 
 Value f_map(Runtime& rt, const Value& v, CallArgs& a) {
+  if (!truthy(v)) return generator({});  // as in jinja2, a false value maps to nothing, unchecked
   std::vector<Value> out;
   if (a.positional.empty()) {
     const Value* attribute = nullptr;

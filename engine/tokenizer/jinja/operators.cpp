@@ -114,6 +114,8 @@ bool is_sequence_list(const Value& v) {
 }  // namespace
 
 Value binary_op(Runtime& rt, BinaryOp op, const Value& a, const Value& b) {
+  // str's own % runs first and takes an undefined argument (as a "mapping": it has __getitem__).
+  if (op == BinaryOp::Mod && a.is_string()) return Value::string(percent_format(rt, a.str(), b));
   if (a.is_undefined()) fail(a.undefined_hint());
   if (b.is_undefined()) fail(b.undefined_hint());
   switch (op) {
@@ -165,7 +167,6 @@ Value binary_op(Runtime& rt, BinaryOp op, const Value& a, const Value& b) {
       unsupported(op, a, b);
     case BinaryOp::FloorDiv:
     case BinaryOp::Mod:
-      if (op == BinaryOp::Mod && a.is_string()) return Value::string(percent_format(rt, a.str(), b));
       if (both_int(a, b)) {
         const int64_t x = a.as_int(), y = b.as_int();
         if (y == 0) fail("integer division or modulo by zero");
@@ -224,6 +225,7 @@ bool contains(Runtime& rt, const Value& container, const Value& item) {
       rt.budget.scan(container.str().size());
       return container.str().find(item.str()) != std::string::npos;
     case Value::Kind::List:
+      if (!container.list().deferred_error.empty()) fail(container.list().deferred_error);
       for (const Value& v : container.list().items) {
         rt.budget.step();
         if (equals(v, item, rt.budget)) return true;
@@ -323,14 +325,20 @@ std::string format_double(double v, char conv, const std::string& flags, int wid
 }  // namespace
 
 std::string percent_format(Runtime& rt, const std::string& format, const Value& args) {
+  // A tuple supplies the arguments; anything else is the single argument. A dict (or, as CPython checks
+  // for __getitem__, a list) also serves %(name)s lookups and exempts the format from using every argument.
   std::vector<Value> positional;
   const Dict* mapping = nullptr;
-  if (args.is_list() && args.list().kind == ListKind::Tuple)
+  bool subscriptable = false;
+  if (args.is_list() && args.list().kind == ListKind::Tuple) {
     positional = args.list().items;
-  else if (args.is_dict())
-    mapping = &args.dict();
-  else
+  } else {
     positional.push_back(args);
+    if (args.is_dict()) mapping = &args.dict();
+    subscriptable =
+        args.is_dict() || args.is_undefined() ||
+        (args.is_list() && (args.list().kind == ListKind::List || args.list().kind == ListKind::Range));
+  }
   size_t next_arg = 0;
   bool used_mapping = false;
   auto take = [&]() -> const Value& {
@@ -446,8 +454,8 @@ std::string percent_format(Runtime& rt, const std::string& format, const Value& 
     rt.budget.limit(out.size());
   }
   rt.budget.bytes(out.size());
-  if (!mapping && next_arg < positional.size()) fail("not all arguments converted during string formatting");
-  (void)used_mapping;
+  if (!subscriptable && !used_mapping && next_arg < positional.size())
+    fail("not all arguments converted during string formatting");
   return out;
 }
 

@@ -15,8 +15,10 @@ ExprPtr Parser::parse_expression(bool with_condexpr) {
 
 ExprPtr Parser::parse_condexpr() {
   Pos p = pos();
+  const size_t unknown_before = unknown_.size();
   ExprPtr expr1 = parse_or();
   while (skip_name("if")) {
+    unknown_.resize(unknown_before);  // the branch just parsed is inside the conditional: soft after all
     const bool soft = soft_;
     soft_ = true;
     auto node = std::make_unique<CondExpr>(p);
@@ -452,7 +454,7 @@ ExprPtr Parser::parse_filter(ExprPtr node, bool start_inline) {
     auto f = std::make_unique<FilterExpr>(p, std::move(node), name);
     if (is_op("(")) f->args = parse_call_args();
     if (!filter_exists(name)) {
-      if (!soft_) error(p, "No filter named '" + name + "'.");
+      if (!soft_) unknown_.emplace_back(p, "No filter named '" + name + "'.");
       f->known = false;
     }
     set_depth(*f, std::max(f->input ? f->input->depth : 0, args_depth(f->args)));
@@ -478,7 +480,7 @@ ExprPtr Parser::parse_test(ExprPtr node) {
     t->args.positional.push_back(std::move(arg));
   }
   if (!test_exists(name)) {
-    if (!soft_) error(p, "No test named '" + name + "'.");
+    if (!soft_) unknown_.emplace_back(p, "No test named '" + name + "'.");
     t->known = false;
   }
   set_depth(*t, std::max(t->input->depth, args_depth(t->args)));

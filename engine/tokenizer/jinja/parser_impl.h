@@ -19,6 +19,8 @@ class Parser {
   Template parse_template() {
     Template t;
     t.body = subparse({});
+    // jinja2 parses the whole template before its compiler rejects unknown filters and tests.
+    if (!unknown_.empty()) error(unknown_.front().first, unknown_.front().second);
     return t;
   }
 
@@ -210,6 +212,7 @@ class Parser {
   int depth_ = 0;
   int loop_depth_ = 0;
   bool soft_ = false;  // inside {% if %} or `a if b`: unknown filters and tests fail only when evaluated
+  std::vector<std::pair<Pos, std::string>> unknown_;  // unknown filters and tests outside soft frames
   std::vector<std::string> tag_stack_;
   std::vector<MacroStmt*> macros_;
 };

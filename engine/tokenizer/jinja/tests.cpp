@@ -1,4 +1,5 @@
 // jinja2's tests (tests.py): `x is defined`, `x is string`, `n is divisibleby 3`, ...
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 #include <unordered_map>
@@ -148,6 +149,13 @@ bool apply_test(Runtime& rt, std::string_view name, const Value& input, CallArgs
   auto it = tests().find(name);
   if (it == tests().end()) fail("No test named '" + std::string(name) + "' found.");
   rt.budget.step();
+  static constexpr std::string_view kWithArgument[] = {
+      "divisibleby", "in", "sameas", "eq", "equalto", "==",          "ne", "!=", "lt",
+      "lessthan",    "<",  "le",     "<=", "gt",      "greaterthan", ">",  "ge", ">="};
+  if (std::find(std::begin(kWithArgument), std::end(kWithArgument), name) == std::end(kWithArgument) &&
+      (!args.positional.empty() || !args.keywords.empty()))
+    fail("test_" + std::string(name) + "() takes 1 positional argument but " +
+         std::to_string(1 + args.positional.size() + args.keywords.size()) + " were given");
   return it->second(rt, input, args);
 }
 

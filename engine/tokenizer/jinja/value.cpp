@@ -99,6 +99,12 @@ Value Value::list(std::vector<Value> items, ListKind kind, std::string iterator_
   return v;
 }
 
+Value Value::failed_generator(std::string error) {
+  Value v = list({}, ListKind::Iterator, "generator");
+  static_cast<List*>(v.obj_.get())->deferred_error = std::move(error);
+  return v;
+}
+
 Value Value::dict(std::vector<std::pair<Value, Value>> items) {
   auto d = std::make_shared<Dict>();
   int depth = 0;

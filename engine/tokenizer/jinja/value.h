@@ -61,6 +61,9 @@ class Value {
   static Value number(double f);
   static Value string(std::string s);
   static Value list(std::vector<Value> items, ListKind kind = ListKind::List, std::string iterator_name = {});
+  // A generator whose production failed: jinja2's generators are lazy, so the error surfaces only when it is
+  // consumed (iterated, listed, joined); until then it is a true value that prints as a generator.
+  static Value failed_generator(std::string error);
   static Value dict(std::vector<std::pair<Value, Value>> items);  // keys must be distinct (see DictBuilder)
   static Value from_namespace(std::shared_ptr<struct Namespace> ns);
   static Value callable(std::string name, std::function<Value(Runtime&, CallArgs&)> fn);
@@ -107,7 +110,8 @@ struct List {
   std::vector<Value> items;
   ListKind kind = ListKind::List;
   int depth = 1;
-  std::string iterator_name;  // Iterator: "generator", "list_reverseiterator", ...; Range: its repr
+  std::string iterator_name;   // Iterator: "generator", "list_reverseiterator", ...; Range: its repr
+  std::string deferred_error;  // Iterator: raised when consumed (see Value::failed_generator)
 };
 
 struct Dict {
