@@ -2,22 +2,33 @@
 #include <iostream>
 
 #include "cli_common.h"
+#include "moe/error.h"
 #include "moe/generator.h"
+#include "moe/tokenizer.h"
 
 namespace moe::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string path, ids;
+  std::string path, ids, prompt;
   GenerationParams gen;
   int64_t ctx = 0;
   bool json = false;
 };
 
 void run(GenerateArgs& a) {
-  auto prompt = read_ids(a.ids);
+  if (a.ids.empty() == a.prompt.empty()) throw Error("give exactly one of --ids FILE.json or -p TEXT");
+  // Raw completion of a text: tokenized as Hugging Face's tokenizer(text) does (special tokens added).
+  std::unique_ptr<Tokenizer> tok;
+  if (!a.prompt.empty() || !a.gen.stop_strings.empty()) tok = Tokenizer::load(a.path);
+  auto prompt = a.prompt.empty() ? read_ids(a.ids) : tok->encode(a.prompt, true);
   auto m = load(a.path, a.ctx);
-  Generator generator(*m.backend, m.model->spec());
+  std::unique_ptr<StreamingDecoder> stream;
+  if (tok) stream = std::make_unique<StreamingDecoder>(*tok);
+  Generator generator(
+      *m.backend, m.model->spec(),
+      stream ? Generator::PieceFn([&](int32_t id) { return stream->push(id); }) : Generator::PieceFn());
+  std::string text;
   nlohmann::json routing = nlohmann::json::array();
   nlohmann::json top = nlohmann::json::array();
   auto add_routing = [&](const RoutingRecord& r) {
@@ -32,9 +43,18 @@ void run(GenerateArgs& a) {
         for (auto [id, lp] : ev.top_logprobs)
           alts.push_back({{"id", id}, {"logprob", lp}});
         top.push_back(alts);
-        if (!a.json) std::cout << ev.id << (ev.id >= 0 ? " " : "") << std::flush;
+        text += ev.piece;
+        if (a.json) return;
+        if (tok) {
+          std::cout << ev.piece << std::flush;
+        } else {
+          std::cout << ev.id << " " << std::flush;
+        }
       },
       add_routing);
+  if (stream) text += stream->flush();
+  for (const auto& st : a.gen.stop_strings)  // the answer ends before the stop string
+    if (auto at = text.find(st); !st.empty() && at != std::string::npos) text.resize(at);
   if (!a.json) {
     std::cout << "\n";
     std::cerr << result.tokens.size() << " tokens, stopped: " << stop_reason_name(result.reason)
@@ -61,17 +81,10 @@ void add_generate(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   auto* c = app.add_subcommand("generate", "generate tokens after a prompt of token ids");
   c->add_option("path", a->path, "model folder")->required();
-  c->add_option("--ids", a->ids, "JSON file with the prompt's token ids")->required();
-  c->add_option("--max-tokens", a->gen.max_tokens, "tokens to generate at most")->capture_default_str();
-  c->add_option("--temperature", a->gen.sampling.temperature, "0: greedy")->capture_default_str();
-  c->add_option("--top-k", a->gen.sampling.top_k, "0: off")->capture_default_str();
-  c->add_option("--top-p", a->gen.sampling.top_p, "1: off")->capture_default_str();
-  c->add_option("--min-p", a->gen.sampling.min_p, "0: off")->capture_default_str();
-  c->add_option("--repetition-penalty", a->gen.sampling.repetition_penalty, "1: off")->capture_default_str();
-  c->add_option("--presence-penalty", a->gen.sampling.presence_penalty, "0: off")->capture_default_str();
-  c->add_option("--seed", a->gen.sampling.seed, "sampling seed")->capture_default_str();
+  c->add_option("--ids", a->ids, "JSON file with the prompt's token ids");
+  c->add_option("-p,--prompt", a->prompt, "a text to continue (raw completion, no chat template)");
+  add_sampling_options(*c, a->gen);
   c->add_option("--top-logprobs", a->gen.top_logprobs, "alternatives reported per token");
-  c->add_flag("--ignore-eos", a->gen.ignore_eos, "do not stop at end-of-sequence tokens");
   c->add_option("--ctx", a->ctx, "context length (KV cache size)");
   c->add_flag("--json", a->json, "print one JSON document");
   c->callback([a] { run(*a); });

@@ -5,18 +5,21 @@
 
 #include "cli_common.h"
 #include "moe/error.h"
+#include "moe/tokenizer.h"
 
 namespace moe::cli {
 namespace {
 
 struct PerplexityArgs {
-  std::string path, ids;
+  std::string path, ids, file;
   int64_t ctx = 512;
   bool json = false;
 };
 
 void run(const PerplexityArgs& a) {
-  auto ids = read_ids(a.ids);
+  if (a.ids.empty() == a.file.empty()) throw Error("give exactly one of --ids FILE.json or --file TEXT");
+  // A text file is tokenized without special tokens: every window is scored from its own first token.
+  auto ids = a.ids.empty() ? Tokenizer::load(a.path)->encode(read_text_file(a.file), false) : read_ids(a.ids);
   if (a.ctx < 2) throw Error("--ctx must be at least 2");
   if (ids.size() < 2) throw Error(a.ids + ": at least 2 token ids are needed");
   auto m = load(a.path, a.ctx);
@@ -60,7 +63,8 @@ void add_perplexity(CLI::App& app) {
   auto a = std::make_shared<PerplexityArgs>();
   auto* c = app.add_subcommand("perplexity", "perplexity of a token sequence");
   c->add_option("path", a->path, "model folder")->required();
-  c->add_option("--ids", a->ids, "JSON file with token ids")->required();
+  c->add_option("--ids", a->ids, "JSON file with token ids");
+  c->add_option("--file", a->file, "a UTF-8 text file, tokenized with the model's tokenizer");
   c->add_option("--ctx", a->ctx, "window size")->capture_default_str();
   c->add_flag("--json", a->json, "print one JSON document");
   c->callback([a] { run(*a); });

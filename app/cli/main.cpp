@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   moe::cli::add_logits(app);
   moe::cli::add_perplexity(app);
   moe::cli::add_random(app);
+  moe::cli::add_text_commands(app);
+  moe::cli::add_chat(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
