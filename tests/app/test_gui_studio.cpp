@@ -1,0 +1,114 @@
+// The studio as a person uses it: the real MainWindow opens the built-in demo model, a message is typed and
+// sent, the answer streams in; then the database rows, the chat view and the routing heatmap are checked
+// (heatmap total for the answer's generated tokens = generated tokens x MoE layers x top-k), the session is
+// reopened from the store and its heatmap replayed from the stored trace. Screenshots of the main window
+// while chatting and of the routing dock are written to $MOE_SCREENSHOT_DIR (default /tmp/moe-screenshots).
+#include <QDir>
+#include <QPlainTextEdit>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <numeric>
+
+#include "store/session_store.h"
+#include "studio/chat_controller.h"
+#include "studio/main_window.h"
+#include "widgets/chat_input.h"
+#include "widgets/chat_view.h"
+#include "widgets/routing_data.h"
+#include "widgets/routing_panel.h"
+#include "widgets/routing_stats.h"
+
+using namespace moe;
+
+namespace {
+
+QString screenshot_dir() {
+  QString dir = qEnvironmentVariable("MOE_SCREENSHOT_DIR", "/tmp/moe-screenshots");
+  QDir().mkpath(dir);
+  return dir;
+}
+
+int64_t total(widgets::RoutingData& data, const widgets::RoutingScope& scope) {
+  widgets::RoutingStats stats(data, scope);
+  const auto& c = stats.counts();
+  return std::accumulate(c.begin(), c.end(), int64_t(0));
+}
+
+}  // namespace
+
+class GuiStudioTest : public QObject {
+  Q_OBJECT
+  QTemporaryDir tmp_;
+
+ private slots:
+  void chat_end_to_end() {
+    const QString model = studio::MainWindow::demoModelPath();
+    QVERIFY2(!model.isEmpty(), "the built-in demo model was not found");
+    store::SessionStore store(tmp_.filePath("studio.db"));
+    QVERIFY(store.open().ok());
+    studio::MainWindow window(store);
+    window.resize(1440, 960);
+    window.show();
+    QSignalSpy loaded(&window, &studio::MainWindow::modelLoaded);
+    window.loadModel(model, 1024);
+    QVERIFY(loaded.wait(60000));
+
+    // Type the question into the real input and press Enter.
+    auto* editor = window.chatInput()->findChild<QPlainTextEdit*>();
+    QVERIFY(editor);
+    editor->setFocus();
+    QTest::keyClicks(editor, "What does water mean?");
+    QSignalSpy generating(window.controller(), &studio::ChatController::generatingChanged);
+    QSignalSpy stats(window.controller(), &studio::ChatController::statsChanged);
+    QTest::keyClick(editor, Qt::Key_Return);
+    QVERIFY(window.controller()->isGenerating());
+    QVERIFY(stats.wait(120000));
+    const auto summary = stats.takeFirst().at(0).value<studio::GenerationSummary>();
+    QVERIFY(summary.generated_tokens > 0);
+    QCoreApplication::processEvents();
+    window.chatView()->flush();
+    QTest::qWait(100);
+    window.grab().save(screenshot_dir() + "/main-window-chat.png");
+    window.routingPanel()->grab().save(screenshot_dir() + "/routing-dock.png");
+    qInfo("screenshots in %s", qPrintable(screenshot_dir()));
+
+    // The database holds the user message and the finished answer, with its routing trace.
+    const qint64 session = window.controller()->sessionId();
+    QVERIFY(session > 0);
+    auto path = store.activePath(session);
+    QCOMPARE(int(path.size()), 2);
+    QCOMPARE(path[0].role, QString("user"));
+    QCOMPARE(path[0].content, QString("What does water mean?"));
+    QCOMPARE(path[1].role, QString("assistant"));
+    QVERIFY(path[1].status == store::MessageStatus::Complete);
+    QCOMPARE(path[1].content, summary.text);
+    QVERIFY(!path[1].content.trimmed().isEmpty());
+    QCOMPARE(path[1].tokenCount.value_or(-1), summary.generated_tokens);
+    QCOMPARE(window.chatView()->messageText(1), summary.text);
+
+    // Heatmap total over the answer's generated tokens = tokens x MoE layers x top-k.
+    auto& data = *window.routingData();
+    const int64_t expected = summary.generated_tokens * data.nLayers() * data.topK();
+    QCOMPARE(total(data, widgets::RoutingScope::thisAnswer(widgets::RoutingScope::kLatestAnswer,
+                                                           widgets::TokenFilter::Generated)),
+             expected);
+    QVERIFY(total(data, widgets::RoutingScope::thisAnswer(widgets::RoutingScope::kLatestAnswer,
+                                                          widgets::TokenFilter::Prompt)) > 0);
+    auto trace = store.routingTrace(path[1].id);
+    int64_t generated_in_trace = 0;
+    for (const auto& r : trace)
+      generated_in_trace += !r.prompt;
+    QCOMPARE(generated_in_trace, summary.generated_tokens);
+
+    // Reopening the session replays the heatmap from the stored trace.
+    window.controller()->openSession(0);
+    QCOMPARE(data.size(), 0);
+    window.controller()->openSession(session);
+    QCOMPARE(total(data, widgets::RoutingScope::session(widgets::TokenFilter::Generated)), expected);
+    QCOMPARE(window.chatView()->messageCount(), 2);
+  }
+};
+
+QTEST_MAIN(GuiStudioTest)
+#include "test_gui_studio.moc"
