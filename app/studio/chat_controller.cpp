@@ -7,6 +7,7 @@
 #include <QRandomGenerator>
 #include <cmath>
 
+#include "moe/chat_format.h"
 #include "studio/engine_worker.h"
 #include "widgets/chat_view.h"
 
@@ -54,6 +55,15 @@ void ChatController::openSession(qint64 sessionId) {
   path_ = sessionId ? store_.activePath(sessionId) : std::vector<store::MessageRow>{};
   reloadView();
   emit sessionChanged(sessionId);
+}
+
+widgets::SamplingSettings ChatController::sessionSettings() const {
+  auto info = session_ ? store_.session(session_) : std::nullopt;
+  if (!info) return settings_;
+  auto s = widgets::SamplingSettings::fromJson(QJsonDocument::fromJson(info->samplingJson.toUtf8()).object());
+  s.systemPrompt = info->systemPrompt;
+  s.templateName = info->templateName;
+  return s;
 }
 
 void ChatController::reloadView() {
@@ -127,6 +137,9 @@ void ChatController::startAnswer(qint64 parentId) {
   if (settings_.rawCompletion && !path_.empty())
     r.raw_prompt = path_.back().content;  // continue the text as is
   r.template_vars = {{"enable_thinking", settings_.enableThinking}};
+  // The template picker: a named built-in replaces the model's template (for models that have none, or a
+  // wrong one); empty keeps the model's own.
+  if (settings_.templateName == kChatMlName) r.template_override = QString::fromUtf8(kDefaultChatMlTemplate);
   GenerationParams& p = r.params;
   p.sampling.temperature = settings_.temperature;
   p.sampling.top_k = settings_.topK;

@@ -25,6 +25,9 @@ class ChatController : public QObject {
   Q_OBJECT
 
  public:
+  // The built-in templates the picker offers besides the model's own.
+  static constexpr const char* kChatMlName = "ChatML";
+
   ChatController(store::SessionStore& store, EngineWorker& worker, widgets::ChatView& view,
                  widgets::RoutingData& routing, QObject* parent = nullptr);
 
@@ -34,6 +37,8 @@ class ChatController : public QObject {
   // Opens a stored session (0: none) and replays its active branch and routing traces.
   void openSession(qint64 sessionId);
   qint64 sessionId() const { return session_; }
+  // The sampling settings stored with the open session (defaults when none).
+  widgets::SamplingSettings sessionSettings() const;
   bool isGenerating() const { return request_ != 0; }
 
  public slots:

@@ -118,7 +118,10 @@ MainWindow::MainWindow(store::SessionStore& store, QWidget* parent) : QMainWindo
   connect(controller_, &ChatController::statsChanged, this, &MainWindow::onStats);
   connect(controller_, &ChatController::notice, this,
           [this](const QString& t) { statusBar()->showMessage(t, 15000); });
-  connect(controller_, &ChatController::sessionChanged, this, [this] { refreshSessions(); });
+  connect(controller_, &ChatController::sessionChanged, this, [this](qint64 id) {
+    if (id) sampling_->setSettings(controller_->sessionSettings());  // per-session values come back
+    refreshSessions();
+  });
 
   connect(worker_, &EngineWorker::loadProgress, this, [this](const QString& step, int percent) {
     if (!load_progress_) return;
@@ -174,6 +177,7 @@ void MainWindow::buildDocks() {
   auto* tabs = new QTabWidget;
   model_panel_ = new widgets::ModelPanel;
   sampling_ = new widgets::SamplingPanel;
+  sampling_->setTemplates({ChatController::kChatMlName});
   tabs->addTab(model_panel_, tr("Model"));
   tabs->addTab(sampling_, tr("Sampling"));
   auto* model_dock = new QDockWidget(tr("Model"), this);
@@ -210,6 +214,33 @@ void MainWindow::buildMenus() {
     statusBar()->showMessage(
         result.ok() ? tr("Imported %1 chat(s).").arg(result.sessionIds.size()) : result.error, 15000);
     refreshSessions();
+  });
+  file->addSeparator();
+  auto export_to = [this](const QString& title, const QString& filter, auto method) {
+    const QString path = QFileDialog::getSaveFileName(this, title, {}, filter);
+    if (!path.isEmpty() && !method(routing_panel_, path))
+      statusBar()->showMessage(tr("Could not write %1").arg(path), 10000);
+  };
+  QMenu* exports = file->addMenu(tr("Export Routing"));
+  exports->addAction(tr("Heatmap as PNG…"), this, [=] {
+    export_to(
+        tr("Export heatmap"), tr("PNG (*.png)"),
+        +[](widgets::RoutingPanel* p, const QString& f) { return p->exportHeatmapPng(f); });
+  });
+  exports->addAction(tr("Heatmap as CSV…"), this, [=] {
+    export_to(
+        tr("Export heatmap"), tr("CSV (*.csv)"),
+        +[](widgets::RoutingPanel* p, const QString& f) { return p->exportHeatmapCsv(f); });
+  });
+  exports->addAction(tr("Co-activation as PNG…"), this, [=] {
+    export_to(
+        tr("Export co-activation"), tr("PNG (*.png)"),
+        +[](widgets::RoutingPanel* p, const QString& f) { return p->exportCoactivationPng(f); });
+  });
+  exports->addAction(tr("Co-activation as CSV…"), this, [=] {
+    export_to(
+        tr("Export co-activation"), tr("CSV (*.csv)"),
+        +[](widgets::RoutingPanel* p, const QString& f) { return p->exportCoactivationCsv(f); });
   });
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
