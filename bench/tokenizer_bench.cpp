@@ -1,6 +1,7 @@
-// Tokenizer throughput: encodes ≥ 1 MB of English text (the licence texts and copyright files on this machine)
-// and a mixed multilingual document with each real tokenizer, one thread, and prints MB/s. A program, not a
-// test: `tokenizer_bench [NPM_CACHE]` (default build/npm-cache, filled by tools/fetch-tokenizers.sh).
+// Tokenizer throughput: encodes ≥ 1 MB of English text (the licence texts and copyright files on this
+// machine) and a mixed multilingual document with each real tokenizer, one thread, and prints MB/s. A
+// program, not a test: `tokenizer_bench [NPM_CACHE]` (default build/npm-cache, filled by
+// tools/fetch-tokenizers.sh).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -54,8 +55,8 @@ std::string mixed_text(size_t bytes) {
       "The quick brown fox jumps over the lazy dog. ",
       "def f(x):\n    return x * 2  # double\n",
       "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96\xE7\x95\x8C\xEF\xBC\x81",  // 你好，世界！
-      "\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\xE3\x81\xA1\xE3\x81\xAF ",            // こんにちは
-      "\xEC\x95\x88\xEB\x85\x95\xED\x95\x98\xEC\x84\xB8\xEC\x9A\x94 ",            // 안녕하세요
+      "\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\xE3\x81\xA1\xE3\x81\xAF ",             // こんにちは
+      "\xEC\x95\x88\xEB\x85\x95\xED\x95\x98\xEC\x84\xB8\xEC\x9A\x94 ",             // 안녕하세요
       "caf\xC3\xA9 na\xC3\xAFve ",
       "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD ",
       "12345678901234567890 ",
@@ -86,10 +87,13 @@ int main(int argc, char** argv) {
   const fs::path cache = argc > 1 ? fs::path(argv[1]) : fs::path("build/npm-cache");
   const std::string english = english_text(size_t(2) << 20);
   const std::string mixed = mixed_text(size_t(1) << 20);
-  std::printf("english text: %.2f MB, mixed text: %.2f MB, one thread\n", english.size() / 1e6, mixed.size() / 1e6);
-  std::printf("%-22s %12s %12s %12s %14s\n", "tokenizer", "load s", "english MB/s", "mixed MB/s", "english tokens");
+  std::printf("english text: %.2f MB, mixed text: %.2f MB, one thread\n", english.size() / 1e6,
+              mixed.size() / 1e6);
+  std::printf("%-22s %12s %12s %12s %14s\n", "tokenizer", "load s", "english MB/s", "mixed MB/s",
+              "english tokens");
   int missing = 0;
-  for (const char* name : {"tokenizer-qwen3", "tokenizer-deepseek_v3", "tokenizer-llama3_1", "tokenizer-llama2"}) {
+  for (const char* name :
+       {"tokenizer-qwen3", "tokenizer-deepseek_v3", "tokenizer-llama3_1", "tokenizer-llama2"}) {
     const fs::path dir = cache / name / "models";
     try {
       const auto t0 = std::chrono::steady_clock::now();

@@ -128,7 +128,8 @@ void AddedVocabulary::build(const json& list, const BpeModel& model, const Norma
     if (!e.is_object()) fail(w, "expected an object");
     AddedToken t;
     t.content = get_string(e, "content", w);
-    if (t.content.size() > kMaxTokenBytes) fail(field(w, "content"), "longer than " + std::to_string(kMaxTokenBytes) + " bytes");
+    if (t.content.size() > kMaxTokenBytes)
+      fail(field(w, "content"), "longer than " + std::to_string(kMaxTokenBytes) + " bytes");
     get_int(e, "id", w, 0, kMaxTokenId);  // checked; the id itself is assigned as tokenizers assigns it
     t.special = get_bool(e, "special", w, false);
     t.single_word = get_bool(e, "single_word", w, false);

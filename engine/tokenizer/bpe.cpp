@@ -172,7 +172,8 @@ std::unique_ptr<BpeModel> BpeModel::parse(const json& model, const std::string& 
     if (m->merge_keys_[i] == kEmpty) continue;
     const int32_t parts[2] = {int32_t(m->merge_keys_[i] >> 32), int32_t(uint32_t(m->merge_keys_[i]))};
     for (int32_t part : parts) {
-      if ((m->unk_id_ && part == *m->unk_id_) || parse_byte_token(*m->id_to_token(part))) m->cut_long_words_ = false;
+      if ((m->unk_id_ && part == *m->unk_id_) || parse_byte_token(*m->id_to_token(part)))
+        m->cut_long_words_ = false;
     }
     const std::string& t = *m->id_to_token(m->merge_vals_[i].new_id);
     size_t k = 0;

@@ -138,7 +138,8 @@ class StripDecoder final : public Decoder {
 
 class ReplaceDecoder final : public Decoder {
  public:
-  ReplaceDecoder(std::unique_ptr<Regex> re, std::string content) : re_(std::move(re)), content_(std::move(content)) {}
+  ReplaceDecoder(std::unique_ptr<Regex> re, std::string content)
+      : re_(std::move(re)), content_(std::move(content)) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
     thread_local std::vector<Span> spans;
     for (std::string& t : tokens) {
@@ -200,8 +201,9 @@ std::unique_ptr<Decoder> parse_decoder(const json& j, const std::string& where, 
                                           size_t(get_int(j, "stop", where, 0, 1 << 20, 0)));
   }
   if (type == "Replace") {
-    return std::make_unique<ReplaceDecoder>(parse_pattern(require(j, "pattern", where), field(where, "pattern")),
-                                            get_string(j, "content", where));
+    return std::make_unique<ReplaceDecoder>(
+        parse_pattern(require(j, "pattern", where), field(where, "pattern")),
+        get_string(j, "content", where));
   }
   if (type == "Sequence") {
     const json& list = require(j, "decoders", where);

@@ -1,6 +1,6 @@
 // Normalizers of tokenizer.json: Unicode forms through utf8proc, Lowercase, Strip, Replace, Prepend, Append,
-// StripAccents, ByteLevel and Sequence. Each runs on one piece of input text (what lies between added tokens),
-// as tokenizers runs them.
+// StripAccents, ByteLevel and Sequence. Each runs on one piece of input text (what lies between added
+// tokens), as tokenizers runs them.
 #include <cstdlib>
 
 #include <utf8proc.h>
@@ -40,8 +40,9 @@ class UnicodeForm final : public Normalizer {
       }
     }
     utf8proc_uint8_t* mapped = nullptr;
-    const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(in.data()),
-                                            utf8proc_ssize_t(in.size()), &mapped, utf8proc_option_t(options_));
+    const utf8proc_ssize_t n =
+        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(in.data()), utf8proc_ssize_t(in.size()),
+                     &mapped, utf8proc_option_t(options_));
     if (n < 0 || !mapped) {
       std::free(mapped);
       return;
@@ -149,7 +150,8 @@ class StripAccents final : public Normalizer {
 
 class Replace final : public Normalizer {
  public:
-  Replace(std::unique_ptr<Regex> re, std::string content) : re_(std::move(re)), content_(std::move(content)) {}
+  Replace(std::unique_ptr<Regex> re, std::string content)
+      : re_(std::move(re)), content_(std::move(content)) {}
   void apply(std::string& text, bool& start_moved) const override {
     thread_local std::vector<Span> spans;
     regex_spans(*re_, text, spans);
@@ -241,7 +243,8 @@ std::unique_ptr<Normalizer> parse_normalizer(const json& j, const std::string& w
   if (type == "StripAccents") return std::make_unique<StripAccents>();
   if (type == "ByteLevel") return std::make_unique<ByteLevelNormalizer>();
   if (type == "Strip")
-    return std::make_unique<Strip>(get_bool(j, "strip_left", where, true), get_bool(j, "strip_right", where, true));
+    return std::make_unique<Strip>(get_bool(j, "strip_left", where, true),
+                                   get_bool(j, "strip_right", where, true));
   if (type == "Prepend") return std::make_unique<Affix>(get_string(j, "prepend", where), true);
   if (type == "Append") return std::make_unique<Affix>(get_string(j, "append", where), false);
   if (type == "Replace")

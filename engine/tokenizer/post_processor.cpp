@@ -1,7 +1,7 @@
 // Post-processors of tokenizer.json: what `add_special_tokens=True` adds around an encoded text.
 // TemplateProcessing (the "single" template: special-token pieces and the sequence), Bert/Roberta processing
-// (cls ... sep), ByteLevel (offsets only: nothing to do for ids) and Sequence. Without add_special the ids are
-// left as they are.
+// (cls ... sep), ByteLevel (offsets only: nothing to do for ids) and Sequence. Without add_special the ids
+// are left as they are.
 #include "tokenizer/tokenizer_impl.h"
 
 namespace moe::tok {
@@ -25,6 +25,10 @@ class Template final : public PostProcessor {
     }
     ids = std::move(out);
   }
+  void added_ids(std::vector<int32_t>& out) const override {
+    for (const auto& s : specials_)
+      out.insert(out.end(), s.begin(), s.end());
+  }
 
  private:
   std::vector<int> pieces_;
@@ -39,6 +43,10 @@ class Around final : public PostProcessor {
     ids.insert(ids.begin(), cls_);
     ids.push_back(sep_);
   }
+  void added_ids(std::vector<int32_t>& out) const override {
+    out.push_back(cls_);
+    out.push_back(sep_);
+  }
 
  private:
   int32_t cls_, sep_;
@@ -47,6 +55,7 @@ class Around final : public PostProcessor {
 class Nothing final : public PostProcessor {
  public:
   void process(std::vector<int32_t>&, bool) const override {}
+  void added_ids(std::vector<int32_t>&) const override {}
 };
 
 class Sequence final : public PostProcessor {
@@ -55,6 +64,10 @@ class Sequence final : public PostProcessor {
   void process(std::vector<int32_t>& ids, bool add_special) const override {
     for (const auto& p : parts_)
       p->process(ids, add_special);
+  }
+  void added_ids(std::vector<int32_t>& out) const override {
+    for (const auto& p : parts_)
+      p->added_ids(out);
   }
 
  private:

@@ -1,5 +1,5 @@
-// Pre-tokenizers of tokenizer.json: Split (regex or string, five delimiter behaviours, invert), ByteLevel (the
-// GPT-2 regex, add_prefix_space, the byte -> character table), Digits, Metaspace, Whitespace,
+// Pre-tokenizers of tokenizer.json: Split (regex or string, five delimiter behaviours, invert), ByteLevel
+// (the GPT-2 regex, add_prefix_space, the byte -> character table), Digits, Metaspace, Whitespace,
 // WhitespaceSplit, Punctuation, BertPreTokenizer and Sequence. They cut the normalized text into the words
 // the model tokenizes one by one.
 #include <array>
@@ -30,7 +30,8 @@ const ByteTable& byte_table() {
   return table;
 }
 
-const char* const kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+const char* const kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 // Pattern::find_matches for a character predicate: every matching character is a match of its own.
 template <typename Pred>
@@ -150,7 +151,8 @@ class Metaspace final : public PreTokenizer {
     }
     thread_local std::vector<Span> spans;
     thread_local std::vector<std::pair<size_t, size_t>> ranges;
-    char_spans(s.text, [this](uint32_t cp) { return cp == replacement_; }, spans);
+    char_spans(
+        s.text, [this](uint32_t cp) { return cp == replacement_; }, spans);
     apply_behavior(spans, SplitBehavior::MergedWithNext, ranges);
     emit(s, ranges, out);
   }
@@ -262,14 +264,16 @@ std::unique_ptr<PreTokenizer> parse_pre_tokenizer(const json& j, const std::stri
   }
   if (type == "Whitespace") {
     // The regex crate's \w (tokenizers compiles this one with it, not with Oniguruma).
-    const std::string w = "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}" + property_extra_ranges("word");
+    const std::string w =
+        "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}" + property_extra_ranges("word");
     auto re = std::make_unique<Regex>("[" + w + "]+|[^" + w + "\\s]+", false, where);
     return std::make_unique<SplitRegex>(std::move(re), SplitBehavior::Removed, true);
   }
   if (type == "WhitespaceSplit") return std::make_unique<CharSplit>(is_white_space, SplitBehavior::Removed);
   if (type == "Punctuation") {
     const std::string behavior = get_string(j, "behavior", where, "Isolated");
-    return std::make_unique<CharSplit>(is_reference_punctuation, parse_behavior(behavior, field(where, "behavior")));
+    return std::make_unique<CharSplit>(is_reference_punctuation,
+                                       parse_behavior(behavior, field(where, "behavior")));
   }
   if (type == "BertPreTokenizer") {
     std::vector<std::unique_ptr<PreTokenizer>> parts;

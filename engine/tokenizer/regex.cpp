@@ -21,13 +21,14 @@ bool is_hex(char c) {
 }
 
 // Oniguruma's \s: White_Space (PCRE2 adds U+180E).
-const char* const kSpace = "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
+const char* const kSpace =
+    "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
 
 // The members of a class item: what goes between [ and ].
 std::string word_members() {
   // Oniguruma's \w also takes the Latin-1 superscripts and fractions, and leaves out ZWJ/ZWNJ.
-  return "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{B2}\\x{B3}\\x{B9}\\x{BC}-\\x{BE}" + property_extra_ranges("Alphabetic") +
-         property_extra_ranges("M") + property_extra_ranges("Nd");
+  return "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{B2}\\x{B3}\\x{B9}\\x{BC}-\\x{BE}" +
+         property_extra_ranges("Alphabetic") + property_extra_ranges("M") + property_extra_ranges("Nd");
 }
 
 // Rewrites what PCRE2 reads differently from Oniguruma (Ruby syntax, as tokenizers compiles it): \uHHHH and
@@ -74,7 +75,8 @@ std::string translate_oniguruma(const std::string& p) {
           name = p.substr(i + 3, close - i - 3);
           len = close - i + 1;
         }
-        const std::string extra = name.empty() || name[0] == '^' ? std::string() : property_extra_ranges(name);
+        const std::string extra =
+            name.empty() || name[0] == '^' ? std::string() : property_extra_ranges(name);
         if (extra.empty()) {
           out += c;
           out += n;
@@ -181,7 +183,8 @@ void Regex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t
       rc = pcre2_match(re, subject, text.size(), last_end, PCRE2_NO_UTF_CHECK, st.data, st.context);
     }
     if (rc == PCRE2_ERROR_NOMATCH) break;
-    if (rc < 0) throw Error("tokenizer: regex \"" + pattern_ + "\" failed on the input: " + pcre2_message(rc));
+    if (rc < 0)
+      throw Error("tokenizer: regex \"" + pattern_ + "\" failed on the input: " + pcre2_message(rc));
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(st.data);
     const size_t s = ov[0], e = ov[1];
     if (s > e || e > text.size()) break;  // \K tricks: not produced by tokenizer patterns

