@@ -4,6 +4,7 @@
 // methods, tojson byte for byte, errors with line:column, and hostile templates stopped by each limit.
 #include <QtTest>
 #include <chrono>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -453,6 +454,50 @@ class ChatTemplateTest : public QObject {
     const char* rec = "{% macro r(n) %}{% if n > 0 %}{{ r(n - 1) }}{% endif %}{% endmacro %}{{ r(N) }}";
     QCOMPARE(render(rec, json{{"N", 2}}, limits), std::string());
     QVERIFY(error_of(rec, json{{"N", 5}}, limits).find("max_recursion (3)") != std::string::npos);
+  }
+
+  // Work that grows with the template (positions on one long line, scopes with many names) stays linear.
+  void large_templates_stay_fast() {
+    std::string one_line;
+    for (int i = 0; i < 100000; ++i)
+      one_line += "{{ 1 }}";
+    std::string many_names;
+    for (int i = 0; i < 20000; ++i)
+      many_names += "{% set v" + std::to_string(i) + " = " + std::to_string(i) + " %}";
+    for (int i = 0; i < 20000; ++i)
+      many_names += "{{ v" + std::to_string(i) + " }}";
+    for (const std::string& src : {one_line, many_names}) {
+      const auto t0 = std::chrono::steady_clock::now();
+      std::string out;
+      try {
+        out = render(src);
+      } catch (const moe::Error& e) {
+        out = e.what();  // a step limit is fine too; what matters is the time
+      }
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      QVERIFY2(seconds < 1.0, qPrintable(QString("took %1 s").arg(seconds)));
+      QVERIFY(!out.empty());
+    }
+  }
+
+  void transformers_extras() {
+    // {% generation %} (transformers' AssistantTracker) renders its body; strftime_now formats the local
+    // time.
+    QCOMPARE(render("{% generation %}{{ 'x' }}{% endgeneration %}"), std::string("x"));
+    const std::time_t now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    QCOMPARE(render("{{ strftime_now('%Y') }}"), std::to_string(1900 + local.tm_year));
+  }
+
+  // jinja2's select/map/... are generators: a failure surfaces only when the result is consumed.
+  void lazy_generators() {
+    QCOMPARE(render("{% if 0|select %}[{{ 0|select|list }}]{% endif %}"),
+             std::string("[[]]"));  // always true
+    QCOMPARE(render("{% if 5|select %}true{% endif %}"), std::string("true"));
+    QVERIFY(error_of("{{ 5|select|list }}").find("'int' object is not iterable") != std::string::npos);
+    QCOMPARE(render("{{ [1, 2]|select('odd')|list }}{{ [1, 2]|map('string')|list|length }}"),
+             std::string("[1]2"));
   }
 
   void invalid_utf8_template() {

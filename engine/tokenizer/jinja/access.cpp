@@ -241,6 +241,7 @@ Value get_attr(Runtime& rt, const Value& obj, const std::string& name) {
       return missing_attr(obj, name);
     }
     case Value::Kind::Namespace:
+      rt.budget.step(int64_t(obj.ns().attrs.size() / 8));
       if (const Value* v = obj.ns().find(name)) return *v;
       return missing_attr(obj, name);
     case Value::Kind::Loop:

@@ -80,9 +80,10 @@ Value make_namespace(Runtime& rt, CallArgs& args) {
   fill_mapping(rt, d, args, "namespace");
   const Value init = d.build();
   auto ns = rt.make_namespace();
-  for (const auto& [k, v] : init.dict().items) {
+  ns->attrs.reserve(init.dict().items.size());
+  for (const auto& [k, v] : init.dict().items) {  // distinct keys: no need to look each one up
     if (!k.is_string()) fail("namespace attribute names must be strings");
-    ns->set(k.str(), v);
+    ns->attrs.emplace_back(k.str(), v);
   }
   return Value::from_namespace(std::move(ns));
 }

@@ -121,11 +121,13 @@ void Interpreter::exec_set(const AssignTarget& target, Value value, const FrameP
   }
   const Value ns = lookup(target.ns_name, *frame);
   if (ns.kind() != Value::Kind::Namespace) fail("cannot assign attribute on non-namespace object");
+  rt_.budget.step(int64_t(ns.ns().attrs.size() / 8));
   ns.ns().set(target.ns_attr, std::move(value));
 }
 
 void Interpreter::assign(const Expr& target, const Value& value, Frame& frame) {
   if (target.kind == Expr::Kind::Name) {
+    rt_.budget.step(int64_t(frame.vars.size() / 8));
     frame.set(static_cast<const NameExpr&>(target).name, value);
     return;
   }
@@ -266,8 +268,15 @@ Value Interpreter::call_macro(const MacroStmt& m, const FramePtr& closure, CallA
 // ---- expressions
 
 Value Interpreter::lookup(const std::string& name, const Frame& frame) {
-  for (const Frame* f = &frame; f; f = f->parent.get())
-    if (const Value* v = f->find_local(name)) return *v;
+  size_t scanned = 0;  // scopes are small vectors; a template with thousands of names pays in steps
+  for (const Frame* f = &frame; f; f = f->parent.get()) {
+    scanned += f->vars.size();
+    if (const Value* v = f->find_local(name)) {
+      rt_.budget.step(int64_t(scanned / 8));
+      return *v;
+    }
+  }
+  rt_.budget.step(int64_t(scanned / 8));
   Value g = lookup_global(name);
   if (g.is_undefined()) return Value::undefined("'" + name + "' is undefined");
   return g;

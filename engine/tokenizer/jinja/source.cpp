@@ -28,8 +28,15 @@ Pos Source::pos(size_t offset) const {
   auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
   const size_t line = size_t(it - line_starts_.begin());
   const size_t start = line_starts_[line - 1];
-  const size_t column = utf8::length(std::string_view(text_).substr(start, offset - start)) + 1;
-  return Pos{int(line), int(column)};
+  size_t from = start, column = 1;
+  if (size_t(cached_pos_.line) == line && cached_offset_ >= start && cached_offset_ <= offset) {
+    from = cached_offset_;
+    column = size_t(cached_pos_.column);
+  }
+  column += utf8::length(std::string_view(text_).substr(from, offset - from));
+  cached_offset_ = offset;
+  cached_pos_ = Pos{int(line), int(column)};
+  return cached_pos_;
 }
 
 std::string located(Pos pos, const std::string& message) {
