@@ -118,7 +118,8 @@ class GeneratorTest : public QObject {
     GenerationParams extra = greedy(8);
     extra.ignore_eos = false;
     const int32_t stop_id = all.tokens[3];
-    const size_t first_at = size_t(std::find(all.tokens.begin(), all.tokens.end(), stop_id) - all.tokens.begin());
+    const size_t first_at =
+        size_t(std::find(all.tokens.begin(), all.tokens.end(), stop_id) - all.tokens.begin());
     extra.stop_token_ids = {stop_id};
     auto by_extra = gen.generate(prompt_, extra, {});
     QCOMPARE(by_extra.reason, StopReason::Eos);

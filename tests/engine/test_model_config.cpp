@@ -145,7 +145,9 @@ class ModelConfigTest : public QObject {
     QTest::newRow("negative layers") << "num_hidden_layers"
                                      << "-1"
                                      << "num_hidden_layers";
-    QTest::newRow("float beyond int64") << "hidden_size" << "1.2e91" << "hidden_size";  // found by the fuzzer
+    QTest::newRow("float beyond int64") << "hidden_size"
+                                        << "1.2e91"
+                                        << "hidden_size";  // found by the fuzzer
     QTest::newRow("string vocab") << "vocab_size"
                                   << R"("many")"
                                   << "vocab_size";

@@ -14,9 +14,9 @@
 namespace moe {
 
 struct TemplateLimits {
-  int64_t max_steps = 10'000'000;        // evaluation steps (loop iterations, calls, expressions)
-  int64_t max_output_bytes = 16 << 20;   // rendered text and any string built on the way
-  int max_recursion = 200;               // nested macro calls / includes of expressions
+  int64_t max_steps = 10'000'000;       // evaluation steps (loop iterations, calls, expressions)
+  int64_t max_output_bytes = 16 << 20;  // rendered text and any string built on the way
+  int max_recursion = 200;              // nested macro calls / includes of expressions
 };
 
 // Errors (syntax, runtime, `raise_exception(...)`, exceeded limits) are moe::Error whose

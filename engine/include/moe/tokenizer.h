@@ -24,8 +24,8 @@ class Tokenizer {
   // the file and the field.
   static std::unique_ptr<Tokenizer> load(const std::filesystem::path& folder_or_file);
   // From the parsed JSON documents (config may be null); `source` names them in errors.
-  static std::unique_ptr<Tokenizer> from_json(const nlohmann::json& tokenizer_json, const nlohmann::json* config,
-                                              const std::string& source);
+  static std::unique_ptr<Tokenizer> from_json(const nlohmann::json& tokenizer_json,
+                                              const nlohmann::json* config, const std::string& source);
   virtual ~Tokenizer() = default;
 
   // add_special: what the post-processor adds (Hugging Face's add_special_tokens=True).
