@@ -12,10 +12,13 @@ case "${1:-}" in
     export PATH="$PATH:/usr/local/cuda/bin"
     cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOE_WITH_QT=OFF -DMOE_WITH_CUDA=ON \
       -DMOE_CUDA_ARCHS=${MOE_CUDA_ARCHS:-90} >/dev/null
-    cmake --build build-gpu --target moe-cli moe-gpu-check
+    # Every GPU check program is a target named moe-*-check under tests/gpu.
+    checks=$(sed -n 's/^add_executable(\(moe-[a-z-]*-check\).*/\1/p' tests/gpu/CMakeLists.txt)
+    cmake --build build-gpu --target moe-cli $checks
     rm -rf .gpu && mkdir -p .gpu
-    cp build-gpu/app/cli/moe-cli build-gpu/tests/gpu/moe-gpu-check .gpu/
-    strip .gpu/moe-cli .gpu/moe-gpu-check
+    cp build-gpu/app/cli/moe-cli .gpu/
+    for c in $checks; do cp "build-gpu/tests/gpu/$c" .gpu/; done
+    strip .gpu/moe-*
     # Libraries the GPU machine may lack are carried beside the programs.
     for lib in libgomp.so.1 libopenblas.so.0 libgfortran.so.5; do
       path=$(ldd .gpu/moe-cli | awk -v l="$lib" '$1 == l {print $3}')
@@ -30,8 +33,11 @@ case "${1:-}" in
     export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     echo "commit $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
     set +e
-    .gpu/moe-gpu-check tests/data 2>&1 | tee "$out/gpu-check.log"
-    status=${PIPESTATUS[0]}
+    status=0
+    for c in .gpu/moe-*-check; do
+      "$c" tests/data 2>&1 | tee -a "$out/gpu-check.log"
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+    done
     .gpu/moe-cli info tests/data/parity/deepseek_v3 2>&1 | tee -a "$out/gpu-check.log"
     exit "$status"
     ;;

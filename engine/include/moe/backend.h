@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "moe/model.h"
+#include "moe/sampler.h"
 
 namespace moe {
 
@@ -41,6 +42,16 @@ enum class LogitsMode { Last, All };
 
 struct BackendOptions {
   int64_t context_length = 0;  // KV cache size in positions; 0: min(max_position_embeddings, 4096)
+  bool cuda_graphs = true;     // CUDA: replay each decode step as one captured graph (false: eager launches)
+  int cuda_device = 0;
+};
+
+// Device memory a backend holds (all zero for the CPU backend).
+struct MemoryPlan {
+  size_t weights = 0;
+  size_t kv_cache = 0;
+  size_t workspace = 0;
+  size_t total() const { return weights + kv_cache + workspace; }
 };
 
 class Backend {
@@ -57,10 +68,35 @@ class Backend {
   virtual int64_t context_length() const = 0;
   // Bytes of the KV cache at full context.
   virtual size_t kv_cache_bytes() const = 0;
+  // Device memory held (zero on the CPU).
+  virtual MemoryPlan memory_plan() const { return {}; }
+  // One decode step that also samples: runs `token` at cache_length() (like forward with one token) and
+  // samples the next token from its logits with `sample_token`'s arithmetic and RNG counter `step`.
+  // `history` holds every token so far, `token` included (for the penalties). The CPU does this on the host;
+  // the CUDA backend samples on the device and copies back only the result.
+  virtual SampleResult decode_sample(int32_t token, const SamplingParams& params,
+                                     std::span<const int32_t> history, uint64_t step, int top_logprobs,
+                                     RoutingBatch* routing);
 };
 
 int64_t default_context_length(const ModelSpec& spec, int64_t requested);
 
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, const BackendOptions& options = {});
+
+// The CUDA backend: bf16 weights uploaded once, bf16 KV cache, fp32 accumulation. Throws moe::Error when the
+// build has no CUDA, no GPU is present, or the plan does not fit in device memory (saying by how much).
+std::unique_ptr<Backend> make_cuda_backend(const Model& model, const BackendOptions& options = {});
+// The same backend over random bf16 weights of `spec`'s shapes, generated on the device from `seed` (no
+// files: real shapes too large for a disk can be benchmarked).
+std::unique_ptr<Backend> make_cuda_backend_random(const ModelSpec& spec, uint64_t seed,
+                                                  const BackendOptions& options = {});
+// What the CUDA backend would allocate for `spec` at `context_length` positions (host arithmetic only).
+MemoryPlan cuda_memory_plan(const ModelSpec& spec, int64_t context_length);
+
+// "cpu", "cuda" or "auto" (cuda when a GPU is present, else cpu); anything else is an error.
+std::unique_ptr<Backend> make_backend(const Model& model, const std::string& device,
+                                      const BackendOptions& options = {});
+// The device "auto" picks on this machine.
+std::string default_device();
 
 }  // namespace moe

@@ -1,0 +1,110 @@
+// Device helpers shared by the decode kernels: warp and block reductions, 16-byte bf16 weight loads that
+// bypass L1 (weights are streamed once per step), and the block-wide load of an input vector into shared
+// memory with the RMSNorm of the layer folded in.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "cuda/cuda_context.h"
+
+namespace moe::cuda {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(kFullMask, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(kFullMask, v, o));
+  return v;
+}
+
+// Sum over the block (any size up to 1024 threads); every thread gets the result. `scratch` holds 33 floats.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  v = warp_sum(v);
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    float t = lane < warps ? scratch[lane] : 0.0f;
+    t = warp_sum(t);
+    if (lane == 0) scratch[32] = t;
+  }
+  __syncthreads();
+  return scratch[32];
+}
+
+// 8 bf16 weights from a 16-byte aligned address, streamed (evict-first: they are not reused this step).
+__device__ __forceinline__ uint4 load_weights8(const bf16* p) {
+  return __ldcs(reinterpret_cast<const uint4*>(p));
+}
+
+__device__ __forceinline__ float dot8(const uint4& w, const float* x) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&w);
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    s = fmaf(f.x, x[2 * i], s);
+    s = fmaf(f.y, x[2 * i + 1], s);
+  }
+  return s;
+}
+
+// Dot product of one weight row (n bf16) with xs (shared memory, fp32) by one warp; every lane gets it.
+// Vectorised (16-byte loads, four in flight per lane) when n % 8 == 0, which also keeps rows aligned.
+__device__ __forceinline__ float warp_dot_row(const bf16* row, const float* xs, int64_t n) {
+  const int lane = threadIdx.x & 31;
+  float acc = 0.0f;
+  if ((n & 7) == 0) {
+    int64_t c = int64_t(lane) * 8;
+    for (; c + 3 * 256 < n; c += 4 * 256) {
+      uint4 w0 = load_weights8(row + c), w1 = load_weights8(row + c + 256), w2 = load_weights8(row + c + 512),
+            w3 = load_weights8(row + c + 768);
+      acc += dot8(w0, xs + c) + dot8(w1, xs + c + 256) + dot8(w2, xs + c + 512) + dot8(w3, xs + c + 768);
+    }
+    for (; c < n; c += 256)
+      acc += dot8(load_weights8(row + c), xs + c);
+  } else {
+    for (int64_t c = lane; c < n; c += 32)
+      acc = fmaf(__bfloat162float(row[c]), xs[c], acc);
+  }
+  return warp_sum(acc);
+}
+
+// Loads n floats of x into xs (shared memory). With norm_w, applies RMSNorm as the CPU does:
+// xs[i] = w[i] * (x[i] / sqrt(mean(x^2) + eps)). All threads of the block must call it.
+__device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n, const float* norm_w,
+                                           float eps, float* scratch) {
+  float ss = 0.0f;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const float v = x[i];
+    xs[i] = v;
+    ss = fmaf(v, v, ss);
+  }
+  if (norm_w) {
+    const float inv = rsqrtf(block_sum(ss, scratch) / float(n) + eps);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      xs[i] = norm_w[i] * (xs[i] * inv);
+  }
+  __syncthreads();
+}
+
+__device__ __forceinline__ float silu(float v) {
+  return v / (1.0f + expf(-v));
+}
+
+__device__ __forceinline__ float sigmoid(float v) {
+  return 1.0f / (1.0f + expf(-v));
+}
+
+}  // namespace moe::cuda

@@ -1,0 +1,136 @@
+// Launchers of the decode-step kernels (decode_ffn.cu, decode_attention.cu). Arguments are plain structs
+// passed by value, so the launches can be captured in a graph; values that change per step (token,
+// position) are read from StepParams on the device.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cuda/cuda_context.h"
+
+namespace moe::cuda {
+
+constexpr int kMaxExperts = 512;
+
+// y[rows] (=|+=) W[rows, cols] . norm(x) (+ bias)
+struct GemvArgs {
+  const bf16* w = nullptr;
+  int64_t rows = 0, cols = 0;
+  const float* x = nullptr;
+  const float* norm_w = nullptr;  // RMSNorm of x folded in when set
+  float eps = 0;
+  const float* bias = nullptr;
+  float* y = nullptr;
+};
+
+struct RouterArgs {
+  int num_experts = 0, top_k = 0;
+  bool sigmoid = false;
+  const float* score_bias = nullptr;
+  int n_group = 1, topk_group = 1;
+  bool group_top2_sum = false;
+  bool normalize = false;
+  float normalize_eps = 0;
+  float scale = 1;
+  bool shared_gate = false;  // logits row num_experts -> sigmoid, in place
+  unsigned* counter = nullptr;
+  int32_t* experts = nullptr;  // [top_k] of this layer
+  float* weights = nullptr;
+};
+
+struct FfnArgs {
+  const float* x = nullptr;  // residual (input of the norm)
+  const float* ffn_norm = nullptr;
+  float eps = 0;
+  int64_t hidden = 0;
+  int slots = 0;  // routed experts chosen (top_k), 0 for a dense layer
+  int64_t inter = 0;
+  const int32_t* experts = nullptr;
+  const float* weights = nullptr;
+  const bf16 *experts_gate = nullptr, *experts_up = nullptr, *experts_down = nullptr;
+  const bf16 *always_gate = nullptr, *always_up = nullptr, *always_down = nullptr;
+  int64_t always_inter = 0;
+  const float* always_scale = nullptr;  // null: 1
+  float* h = nullptr;                   // [slots * inter + always_inter]
+  float* y = nullptr;                   // residual, added to
+};
+
+void prepare_ffn_kernels(size_t max_smem);
+void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s);
+void launch_router(const GemvArgs& g, const RouterArgs& a, cudaStream_t s);
+void launch_expert_up(const FfnArgs& a, cudaStream_t s);
+void launch_expert_down(const FfnArgs& a, cudaStream_t s);
+
+// Attention of one position (decode_attention.cu).
+struct AttnPrepArgs {  // standard attention: q/k norms, clip, rope; k and v into the cache
+  const float* qkv = nullptr;
+  int nh = 0, nkv = 0, hd = 0, vd = 0;
+  const float* q_norm = nullptr;
+  const float* k_norm = nullptr;
+  bool norm_full = false;  // over all heads (OLMoE) rather than per head
+  float eps = 0;
+  float clip = 0;
+  const float* inv_freq = nullptr;
+  float cos_sin_scale = 1;
+  bool interleaved = false;
+  const StepParams* params = nullptr;
+  float* q = nullptr;  // [nh, hd]
+  bf16* k_cache = nullptr;
+  bf16* v_cache = nullptr;
+};
+void launch_attn_prep(const AttnPrepArgs& a, cudaStream_t s);
+
+struct MlaPrepArgs {
+  const float* qkv = nullptr;  // [q_rows | c_kv (r) | k_pe (rope)]
+  int q_rows = 0, q_lora = 0, r = 0, rope = 0;
+  const float* q_a_norm = nullptr;
+  const float* kv_a_norm = nullptr;
+  float eps = 0;
+  const float* inv_freq = nullptr;
+  float cos_sin_scale = 1;
+  bool interleaved = false;
+  const StepParams* params = nullptr;
+  bf16* k_cache = nullptr;   // [ctx, r + rope]
+  float* q_a_out = nullptr;  // normalised q_a (when q_lora > 0)
+};
+void launch_mla_prep(const MlaPrepArgs& a, cudaStream_t s);
+
+struct MlaQueryArgs {  // q_abs = W_k^T q_nope per head, and the rotated q_pe, into q [nh, r + rope]
+  const float* q_full = nullptr;  // [nh, nope + rope]
+  const bf16* kv_b = nullptr;     // [nh * (nope + vd), r]
+  int nh = 0, nope = 0, rope = 0, vd = 0, r = 0;
+  const float* inv_freq = nullptr;
+  float cos_sin_scale = 1;
+  bool interleaved = false;
+  const StepParams* params = nullptr;
+  float* q = nullptr;
+};
+void launch_mla_query(const MlaQueryArgs& a, cudaStream_t s);
+
+struct MlaValueArgs {             // out[h, vd] = W_v[h] . latent[h]
+  const float* latent = nullptr;  // [nh, r]
+  const bf16* kv_b = nullptr;
+  int nh = 0, nope = 0, vd = 0, r = 0;
+  float* out = nullptr;
+};
+void launch_mla_value(const MlaValueArgs& a, cudaStream_t s);
+
+struct AttnDecodeArgs {      // flash-decoding over the cache, partials per split, then combined
+  const float* q = nullptr;  // [nh, hd]
+  const bf16* k = nullptr;
+  const bf16* v = nullptr;
+  int64_t k_stride = 0, v_stride = 0;  // elements per position
+  int nh = 0, nkv = 0, hd = 0, vd = 0;
+  int window = 0;  // 0: all positions
+  float scale = 1;
+  int64_t chunk = 0, splits = 0;
+  const StepParams* params = nullptr;
+  float* partial = nullptr;  // [splits, nh, vd + 2]
+  float* out = nullptr;      // [nh, vd]
+};
+void launch_attn_decode(const AttnDecodeArgs& a, cudaStream_t s);
+
+void launch_embed(const bf16* table, int64_t hidden, const StepParams* params, float* x, cudaStream_t s);
+
+}  // namespace moe::cuda

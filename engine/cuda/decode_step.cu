@@ -1,0 +1,239 @@
+// The decode step's buffers and its sequence of kernels (see decode.h). Per standard layer: fused QKV GEMV
+// (norm folded in), q/k/v preparation, flash-decoding + merge, O GEMV into the residual, router (expert
+// choice on the device), gate/up over the chosen experts, weighted down projection into the residual.
+#include <algorithm>
+#include <type_traits>
+
+#include "cuda/cuda_check.h"
+#include "cuda/decode.h"
+#include "cuda/decode_kernels.h"
+#include "moe/error.h"
+
+namespace moe::cuda {
+namespace {
+
+bool is_deepseek(const ModelSpec& s) {
+  return s.family == Family::DeepseekV2 || s.family == Family::DeepseekV3;
+}
+
+int64_t attn_width(const ModelSpec& s) {  // values per head the attention kernel produces
+  return s.attention == AttentionKind::MLA ? s.kv_lora_rank : s.v_head_dim;
+}
+
+int64_t q_width(const ModelSpec& s) {
+  return s.attention == AttentionKind::MLA ? s.kv_lora_rank + s.qk_rope_head_dim : s.head_dim;
+}
+
+// Positions per flash-decoding split: at least 64, and at most 256 splits.
+int64_t attn_chunk(int64_t ctx) {
+  return std::max<int64_t>(64, (ctx + 255) / 256);
+}
+
+int64_t max_h(const ModelSpec& s) {
+  int64_t h = 0;
+  for (const LayerSpec& l : s.layers)
+    h = std::max(h, l.moe ? s.top_k * s.moe_intermediate_size + s.shared_expert_intermediate_size
+                          : s.intermediate_size);
+  return h;
+}
+
+int64_t max_qkv_rows(const ModelSpec& s) {
+  const int64_t nh = s.num_heads;
+  if (s.attention == AttentionKind::MLA)
+    return std::max(
+        (s.q_lora_rank > 0 ? s.q_lora_rank : nh * s.head_dim) + s.kv_lora_rank + s.qk_rope_head_dim,
+        nh * s.head_dim);
+  return nh * s.head_dim + s.num_kv_heads * (s.head_dim + s.v_head_dim);
+}
+
+}  // namespace
+
+size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_rows, std::byte* base,
+                             DecodeBuffers* d) {
+  size_t used = 0;
+  auto take = [&](auto*& ptr, int64_t n) {
+    using T = std::remove_reference_t<decltype(*ptr)>;
+    if (base) ptr = reinterpret_cast<T*>(base + used);
+    used += (sizeof(T) * size_t(std::max<int64_t>(n, 1)) + 255) / 256 * 256;
+  };
+  DecodeBuffers scratch;
+  DecodeBuffers& b = d ? *d : scratch;
+  const int64_t H = s.hidden_size, nh = s.num_heads, k = std::max<int64_t>(s.top_k, 1);
+  const int64_t aw = attn_width(s);
+  b.attn_chunk = attn_chunk(ctx);
+  b.attn_splits = (ctx + b.attn_chunk - 1) / b.attn_chunk;
+  take(b.x, H);
+  take(b.xn, H);
+  take(b.qkv, max_qkv_rows(s));
+  take(b.q, nh * std::max(q_width(s), s.v_head_dim));
+  take(b.attn, std::max(nh * aw, s.q_lora_rank));
+  take(b.attn_partial, b.attn_splits * nh * (aw + 2));
+  take(b.router_logits, s.num_experts + 1);
+  take(b.route_experts, std::max<int64_t>(s.num_moe_layers(), 1) * k);
+  take(b.route_weights, std::max<int64_t>(s.num_moe_layers(), 1) * k);
+  take(b.h, max_h(s));
+  take(b.logits, logits_rows * s.vocab_size);
+  take(b.params, 1);
+  take(b.sample, 1);
+  take(b.seen, s.vocab_size);
+  take(b.counters, 4);
+  return used;
+}
+
+void prepare_decode_kernels(const CudaContext& c) {
+  const ModelSpec& s = c.spec;
+  int max_optin = 0;
+  MOE_CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, c.device));
+  // The largest input vector any GEMV-like kernel holds in shared memory.
+  const int64_t widest = std::max(
+      {s.hidden_size, s.num_heads * std::max(s.v_head_dim, s.kv_lora_rank), s.q_lora_rank, max_h(s)});
+  const size_t need = sizeof(float) * size_t(widest) + 1024;
+  if (need > size_t(max_optin))
+    throw Error("CUDA decode: an input vector of " + std::to_string(widest) +
+                " floats does not fit in shared memory (" + std::to_string(max_optin) + " bytes)");
+  prepare_ffn_kernels(size_t(max_optin) - 1024);
+  if (s.num_experts > kMaxExperts)
+    throw Error("CUDA decode: " + std::to_string(s.num_experts) + " experts (at most " +
+                std::to_string(kMaxExperts) + ")");
+  MOE_CUDA_CHECK(cudaMemsetAsync(c.d.counters, 0, sizeof(unsigned) * 4, c.stream));
+}
+
+void enqueue_decode_step(CudaContext& c) {
+  const ModelSpec& s = c.spec;
+  const DecodeBuffers& d = c.d;
+  const cudaStream_t st = c.stream;
+  const float eps = float(s.rms_norm_eps);
+  const int64_t H = s.hidden_size, nh = s.num_heads, k = c.top_k;
+  const bool mla = s.attention == AttentionKind::MLA;
+  launch_embed(c.w.embed, H, d.params, d.x, st);
+  int64_t moe_index = 0;
+  for (int64_t li = 0; li < s.num_layers; ++li) {
+    const DeviceLayer& L = c.w.layers[size_t(li)];
+    const LayerSpec& ls = s.layers[size_t(li)];
+    // Attention input projection, with the layer's input norm folded in.
+    launch_gemv({L.qkv, L.qkv_rows, H, d.x, L.attn_norm, eps, L.qkv_bias, d.qkv}, false, st);
+    AttnDecodeArgs at;
+    at.params = d.params;
+    at.nh = int(nh);
+    at.scale = float(s.attention_scale());
+    at.chunk = d.attn_chunk;
+    at.splits = d.attn_splits;
+    at.partial = d.attn_partial;
+    at.out = d.attn;
+    if (mla) {
+      const int r = int(s.kv_lora_rank), rope = int(s.qk_rope_head_dim), nope = int(s.qk_nope_head_dim);
+      const int q_rows = int(s.q_lora_rank > 0 ? s.q_lora_rank : nh * s.head_dim);
+      MlaPrepArgs mp{d.qkv,
+                     q_rows,
+                     int(s.q_lora_rank),
+                     r,
+                     rope,
+                     L.q_a_norm,
+                     L.kv_a_norm,
+                     eps,
+                     c.inv_freq,
+                     c.cos_sin_scale,
+                     s.rope.interleaved,
+                     d.params,
+                     c.kv.k[size_t(li)],
+                     d.attn};
+      launch_mla_prep(mp, st);
+      if (s.q_lora_rank > 0)  // q = q_b(norm(q_a)), over the q_a rows of d.qkv (already consumed)
+        launch_gemv({L.q_b, nh * s.head_dim, s.q_lora_rank, d.attn, nullptr, 0, nullptr, d.qkv}, false, st);
+      launch_mla_query({d.qkv, L.kv_b, int(nh), nope, rope, int(s.v_head_dim), r, c.inv_freq, c.cos_sin_scale,
+                        s.rope.interleaved, d.params, d.q},
+                       st);
+      at.q = d.q;
+      at.k = c.kv.k[size_t(li)];
+      at.v = c.kv.k[size_t(li)];
+      at.k_stride = at.v_stride = r + rope;
+      at.nkv = 1;
+      at.hd = r + rope;
+      at.vd = r;
+      launch_attn_decode(at, st);
+      launch_mla_value({d.attn, L.kv_b, int(nh), nope, int(s.v_head_dim), r, d.q}, st);
+      launch_gemv({L.o, H, nh * s.v_head_dim, d.q, nullptr, 0, L.o_bias, d.x}, true, st);
+    } else {
+      AttnPrepArgs ap;
+      ap.qkv = d.qkv;
+      ap.nh = int(nh);
+      ap.nkv = int(s.num_kv_heads);
+      ap.hd = int(s.head_dim);
+      ap.vd = int(s.v_head_dim);
+      ap.q_norm = L.q_norm;
+      ap.k_norm = L.k_norm;
+      ap.norm_full = s.qk_norm == QkNorm::Full;
+      ap.eps = eps;
+      ap.clip = float(s.clip_qkv);
+      ap.inv_freq = c.inv_freq;
+      ap.cos_sin_scale = c.cos_sin_scale;
+      ap.interleaved = s.rope.interleaved;
+      ap.params = d.params;
+      ap.q = d.q;
+      ap.k_cache = c.kv.k[size_t(li)];
+      ap.v_cache = c.kv.v[size_t(li)];
+      launch_attn_prep(ap, st);
+      at.q = d.q;
+      at.k = c.kv.k[size_t(li)];
+      at.v = c.kv.v[size_t(li)];
+      at.nkv = int(s.num_kv_heads);
+      at.hd = int(s.head_dim);
+      at.vd = int(s.v_head_dim);
+      at.k_stride = s.num_kv_heads * s.head_dim;
+      at.v_stride = s.num_kv_heads * s.v_head_dim;
+      at.window = ls.sliding_window;
+      launch_attn_decode(at, st);
+      launch_gemv({L.o, H, nh * s.v_head_dim, d.attn, nullptr, 0, L.o_bias, d.x}, true, st);
+    }
+
+    // Feed-forward block.
+    FfnArgs f;
+    f.x = d.x;
+    f.ffn_norm = L.ffn_norm;
+    f.eps = eps;
+    f.hidden = H;
+    f.h = d.h;
+    f.y = d.x;
+    f.always_gate = L.always_gate;
+    f.always_up = L.always_up;
+    f.always_down = L.always_down;
+    f.always_inter = L.always_inter;
+    if (ls.moe) {
+      RouterArgs r;
+      r.num_experts = int(s.num_experts);
+      r.top_k = int(s.top_k);
+      r.sigmoid = s.router_score == RouterScore::Sigmoid;
+      r.score_bias = L.router_bias;
+      if (s.router_grouping != RouterGrouping::None && s.n_group > 1) {
+        r.n_group = int(s.n_group);
+        r.topk_group = int(s.topk_group);
+        r.group_top2_sum = s.router_grouping == RouterGrouping::GroupTop2Sum;
+      }
+      const bool deepseek = is_deepseek(s);
+      r.normalize = s.norm_topk_prob && (!deepseek || s.top_k > 1);
+      r.normalize_eps = deepseek ? 1e-20f : 0.0f;
+      const bool scale = s.family == Family::DeepseekV3 ||
+                         (s.family == Family::DeepseekV2 && !(s.norm_topk_prob && s.top_k > 1));
+      r.scale = scale ? float(s.routed_scaling_factor) : 1.0f;
+      r.shared_gate = L.always_gated;
+      r.counter = d.counters;
+      r.experts = d.route_experts + moe_index * k;
+      r.weights = d.route_weights + moe_index * k;
+      launch_router({L.router, L.router_rows, H, d.x, L.ffn_norm, eps, nullptr, d.router_logits}, r, st);
+      f.slots = int(s.top_k);
+      f.inter = s.moe_intermediate_size;
+      f.experts = r.experts;
+      f.weights = r.weights;
+      f.experts_gate = L.experts_gate;
+      f.experts_up = L.experts_up;
+      f.experts_down = L.experts_down;
+      f.always_scale = L.always_gated ? d.router_logits + s.num_experts : nullptr;
+      ++moe_index;
+    }
+    launch_expert_up(f, st);
+    launch_expert_down(f, st);
+  }
+  launch_gemv({c.w.lm_head, s.vocab_size, H, d.x, c.w.final_norm, eps, nullptr, d.logits}, false, st);
+}
+
+}  // namespace moe::cuda
