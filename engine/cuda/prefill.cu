@@ -1,0 +1,436 @@
+// prefill_forward: a chunk of prompt positions through every layer at once (see prefill.h). Dense
+// projections (fused qkv, o, router, q_b, shared-expert down, lm_head) are cuBLAS GEMMs with bf16 inputs and
+// fp32 outputs; the routed experts and the always-on MLP's gate/up run in the grouped GEMM of
+// prefill_gemm.cu over a device-built tile table; attention is prefill_attention.cu's flash kernel. The
+// residual stream stays fp32 and the order of operations is the CPU oracle's (engine/cpu/cpu_backend.cpp).
+//
+// Work per position and layer (Qwen1.5-MoE-A2.7B: H 2048, 16 heads of 128, 60 experts of 1408, top-4, a
+// shared expert of 5632): qkv + o 16.8 M MACs, routed experts 34.6 M, shared expert 34.6 M, attention
+// 2 * 16 * 128 * L / 2 on average over a causal chunk of L: about 4.3 GFLOP per token over 24 layers, 8.9
+// TFLOP for 2048 tokens (11 ms at 800 TFLOP/s). Expert weights are read once per chunk (25 GB, 7.5 ms at
+// 3.35 TB/s), overlapped with the math.
+#include "cuda/prefill.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "cuda/cuda_check.h"
+#include "cuda/prefill_kernels.h"
+#include "moe/error.h"
+
+namespace moe::cuda {
+namespace {
+
+constexpr size_t kAlign = 256;
+
+size_t align_up(size_t b) {
+  return (b + kAlign - 1) / kAlign * kAlign;
+}
+
+int64_t qkv_rows_of(const ModelSpec& s) {
+  if (s.attention == AttentionKind::MLA)
+    return (s.q_lora_rank > 0 ? s.q_lora_rank : s.num_heads * s.head_dim) + s.kv_lora_rank +
+           s.qk_rope_head_dim;
+  return s.num_heads * s.head_dim + s.num_kv_heads * s.head_dim + s.num_kv_heads * s.v_head_dim;
+}
+
+// MOE_PREFILL_GENERIC=1 forces the generic attention kernel (the check compares both on real shapes).
+bool force_generic() {
+  static const bool v = [] {
+    const char* e = std::getenv("MOE_PREFILL_GENERIC");
+    return e && *e && *e != '0';
+  }();
+  return v;
+}
+
+// C (row-major [M, N], type ct) = A (bf16 [M, K], row stride lda) * W^T (W bf16 [N, K]) + beta * C.
+void gemm(CudaContext& c, int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, const bf16* W,
+          int64_t ldw, void* C, cudaDataType ct, int64_t ldc, float beta) {
+  const float alpha = 1.0f;
+  MOE_CUDA_CHECK(cublasGemmEx(c.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &alpha, W,
+                              CUDA_R_16BF, int(ldw), A, CUDA_R_16BF, int(lda), &beta, C, ct, int(ldc),
+                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+template <class T>
+T* at(void* ws, size_t off) {
+  return reinterpret_cast<T*>(static_cast<char*>(ws) + off);
+}
+
+struct Ctx {
+  CudaContext& c;
+  const ModelSpec& s;
+  const PrefillLayout& L;
+  int64_t n, pos0;
+  cudaStream_t st;
+};
+
+// Standard attention of layer l: xn -> attn_out (bf16 [n, nh * vd]), appending k and v to the cache.
+void attention_standard(Ctx& x, int64_t l) {
+  const ModelSpec& s = x.s;
+  const DeviceLayer& w = x.c.w.layers[size_t(l)];
+  void* ws = x.c.prefill_workspace;
+  const int64_t H = s.hidden_size, nh = s.num_heads, nkv = s.num_kv_heads, hd = s.head_dim, vd = s.v_head_dim;
+  float* qkv = at<float>(ws, x.L.qkv);
+  gemm(x.c, x.n, w.qkv_rows, H, at<bf16>(ws, x.L.xn), H, w.qkv, H, qkv, CUDA_R_32F, w.qkv_rows, 0.0f);
+
+  AttentionArgs a{};
+  a.q = at<void>(ws, x.L.q);
+  a.q_width = hd;
+  a.k = x.c.kv.k[size_t(l)];
+  a.k_row = nkv * hd;
+  a.k_head = hd;
+  a.dk = hd;
+  a.v = x.c.kv.v[size_t(l)];
+  a.v_row = nkv * vd;
+  a.v_head = vd;
+  a.dv = vd;
+  a.n = x.n;
+  a.nh = nh;
+  a.nkv = nkv;
+  a.pos0 = x.pos0;
+  a.window = s.layers[size_t(l)].sliding_window;
+  a.scale = float(s.attention_scale());
+  a.out = at<bf16>(ws, x.L.attn_out);
+  const bool fast = attention_fast_path(a) && !force_generic();
+
+  QkvPostArgs p{};
+  p.qkv = qkv;
+  p.qkv_rows = w.qkv_rows;
+  p.bias = w.qkv_bias;
+  p.q_norm = w.q_norm;
+  p.k_norm = w.k_norm;
+  p.qk_norm = s.qk_norm == QkNorm::PerHead ? 1 : s.qk_norm == QkNorm::Full ? 2 : 0;
+  p.eps = float(s.rms_norm_eps);
+  p.clip = float(s.clip_qkv);
+  p.nh = nh;
+  p.nkv = nkv;
+  p.hd = hd;
+  p.vd = vd;
+  p.half = x.c.rot_dim / 2;
+  p.interleaved = s.rope.interleaved;
+  p.cs = at<float>(ws, x.L.rope_cs);
+  p.n = x.n;
+  p.pos0 = x.pos0;
+  p.q = at<void>(ws, x.L.q);
+  p.q_bf16 = fast;
+  p.k_cache = x.c.kv.k[size_t(l)];
+  p.v_cache = x.c.kv.v[size_t(l)];
+  launch_qkv_post(p, x.st);
+  launch_attention(a, fast, x.st);
+}
+
+// MLA in the absorbed form: queries mapped into the latent space per head (q_nope . W_k), attention over the
+// cached [c_kv | k_pe] rows, the latent output mapped back per head (W_v), as the CPU oracle computes it.
+void attention_mla(Ctx& x, int64_t l) {
+  const ModelSpec& s = x.s;
+  const DeviceLayer& w = x.c.w.layers[size_t(l)];
+  void* ws = x.c.prefill_workspace;
+  const int64_t H = s.hidden_size, nh = s.num_heads, nope = s.qk_nope_head_dim, rope = s.qk_rope_head_dim;
+  const int64_t hd = nope + rope, vd = s.v_head_dim, r = s.kv_lora_rank, ql = s.q_lora_rank;
+  const int64_t q_rows = ql > 0 ? ql : nh * hd, kw = r + rope;
+  float* qkv = at<float>(ws, x.L.qkv);
+  gemm(x.c, x.n, w.qkv_rows, H, at<bf16>(ws, x.L.xn), H, w.qkv, H, qkv, CUDA_R_32F, w.qkv_rows, 0.0f);
+  const float* cs = at<float>(ws, x.L.rope_cs);
+
+  MlaKvArgs m{};
+  m.qkv = qkv;
+  m.qkv_rows = w.qkv_rows;
+  m.q_rows = q_rows;
+  m.r = r;
+  m.rope = rope;
+  m.q_lora = ql;
+  m.kv_a_norm = w.kv_a_norm;
+  m.q_a_norm = w.q_a_norm;
+  m.eps = float(s.rms_norm_eps);
+  m.interleaved = s.rope.interleaved;
+  m.cs = cs;
+  m.n = x.n;
+  m.pos0 = x.pos0;
+  m.k_cache = x.c.kv.k[size_t(l)];
+  m.qa = ql > 0 ? at<bf16>(ws, x.L.qa) : nullptr;
+  launch_mla_kv(m, x.st);
+
+  const float* qsrc = qkv;
+  int64_t q_stride = w.qkv_rows;
+  if (ql > 0) {
+    float* qfull = at<float>(ws, x.L.qfull);
+    gemm(x.c, x.n, nh * hd, ql, m.qa, ql, w.q_b, ql, qfull, CUDA_R_32F, nh * hd, 0.0f);
+    qsrc = qfull;
+    q_stride = nh * hd;
+  }
+  float* q_att = at<float>(ws, x.L.q);
+  bf16* qnope = at<bf16>(ws, x.L.qnope);
+  launch_mla_q(qsrc, q_stride, x.n, nh, nope, rope, r, s.rope.interleaved, cs, qnope, q_att, x.st);
+
+  // q_att[t, h, 0:r] = W_k,h^T q_nope[t, h]: W_k,h = kv_b rows [h (nope + vd), + nope), each r wide.
+  const float one = 1.0f, zero = 0.0f;
+  MOE_CUDA_CHECK(cublasGemmStridedBatchedEx(
+      x.c.cublas, CUBLAS_OP_N, CUBLAS_OP_N, int(r), int(x.n), int(nope), &one, w.kv_b, CUDA_R_16BF, int(r),
+      (nope + vd) * r, qnope, CUDA_R_16BF, int(nh * nope), nope, &zero, q_att, CUDA_R_32F, int(nh * kw), kw,
+      int(nh), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+
+  AttentionArgs a{};
+  a.q = q_att;
+  a.q_width = kw;
+  a.k = x.c.kv.k[size_t(l)];
+  a.k_row = kw;
+  a.k_head = 0;
+  a.dk = kw;
+  a.v = x.c.kv.k[size_t(l)];  // values: the latent c_kv, the first r entries of each cache row
+  a.v_row = kw;
+  a.v_head = 0;
+  a.dv = r;
+  a.n = x.n;
+  a.nh = nh;
+  a.nkv = 1;
+  a.pos0 = x.pos0;
+  a.window = 0;
+  a.scale = float(s.attention_scale());
+  bf16* lat = at<bf16>(ws, x.L.lat);
+  a.out = lat;
+  launch_attention(a, false, x.st);
+
+  // attn_out[t, h, :] = W_v,h lat[t, h]: W_v,h = kv_b rows [h (nope + vd) + nope, + vd).
+  MOE_CUDA_CHECK(cublasGemmStridedBatchedEx(
+      x.c.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(vd), int(x.n), int(r), &one, w.kv_b + nope * r, CUDA_R_16BF,
+      int(r), (nope + vd) * r, lat, CUDA_R_16BF, int(nh * r), r, &zero, at<bf16>(ws, x.L.attn_out),
+      CUDA_R_16BF, int(nh * vd), vd, int(nh), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+// Dense MLP (or a shared expert): act_s = silu(gate xn) * (up xn) in the grouped kernel's dense mode, then
+// the down projection: into the residual (beta 1) or into `out`.
+void always_mlp(Ctx& x, const DeviceLayer& w, float* out, float beta) {
+  void* ws = x.c.prefill_workspace;
+  const int64_t H = x.s.hidden_size, Ia = w.always_inter;
+  GroupedGemmArgs g{};
+  g.A = at<bf16>(ws, x.L.xn);
+  g.lda = H;
+  g.B = w.always_gate;
+  g.B2 = w.always_up;
+  g.N = Ia;
+  g.K = H;
+  g.max_tiles = (x.n + kMoeTileM - 1) / kMoeTileM;
+  g.M = x.n;
+  g.C = at<bf16>(ws, x.L.act_s);
+  g.ldc = Ia;
+  g.swiglu = true;
+  launch_grouped_gemm(g, x.st);
+  gemm(x.c, x.n, H, Ia, at<bf16>(ws, x.L.act_s), Ia, w.always_down, Ia, out, CUDA_R_32F, H, beta);
+}
+
+void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weights) {
+  const ModelSpec& s = x.s;
+  const DeviceLayer& w = x.c.w.layers[size_t(l)];
+  void* ws = x.c.prefill_workspace;
+  const int64_t H = s.hidden_size, E = s.num_experts, k = s.top_k, I = s.moe_intermediate_size;
+  const int64_t n_moe = s.num_moe_layers();
+  float* logits = at<float>(ws, x.L.logits);
+  gemm(x.c, x.n, w.router_rows, H, at<bf16>(ws, x.L.xn), H, w.router, H, logits, CUDA_R_32F, w.router_rows,
+       0.0f);
+
+  RouteArgs r{};
+  r.logits = logits;
+  r.router_rows = w.router_rows;
+  r.choice = at<float>(ws, x.L.choice);
+  r.score_bias = w.router_bias;
+  r.n = x.n;
+  r.E = E;
+  r.k = k;
+  r.score = s.router_score == RouterScore::Sigmoid ? 1 : 0;
+  r.grouping = s.router_grouping == RouterGrouping::GroupMax       ? 1
+               : s.router_grouping == RouterGrouping::GroupTop2Sum ? 2
+                                                                   : 0;
+  r.n_group = s.n_group;
+  r.topk_group = s.topk_group;
+  r.norm_topk = s.norm_topk_prob;
+  r.deepseek = s.family == Family::DeepseekV2 || s.family == Family::DeepseekV3;
+  r.scale =
+      s.family == Family::DeepseekV3 || (s.family == Family::DeepseekV2 && !(s.norm_topk_prob && k > 1));
+  r.scaling = float(s.routed_scaling_factor);
+  r.topk_ids = at<int32_t>(ws, x.L.topk_ids);
+  r.topk_w = at<float>(ws, x.L.topk_w);
+  r.out_experts = experts ? experts + moe_index * k : nullptr;
+  r.out_weights = weights ? weights + moe_index * k : nullptr;
+  r.out_stride = n_moe * k;
+  r.sgate = w.always_gated ? at<float>(ws, x.L.sgate) : nullptr;
+  launch_route(r, x.st);
+
+  int32_t* slot_of = at<int32_t>(ws, x.L.slot_of);
+  int32_t* row_token = at<int32_t>(ws, x.L.row_token);
+  int4* tiles = at<int4>(ws, x.L.tiles);
+  launch_moe_plan(r.topk_ids, x.n, k, E, at<int32_t>(ws, x.L.counts), slot_of, row_token, tiles,
+                  x.L.max_tiles, x.st);
+
+  // Experts of a stack are one slot each of the weight layout (rounded up to its alignment): the distance
+  // between the gate and up stacks over E is the per-expert stride of all three.
+  const int64_t stride = (w.experts_up - w.experts_gate) / E;
+  if (stride < I * H || (w.experts_down - w.experts_up) / E != stride)
+    throw Error("prefill: unexpected expert weight layout");
+  const int64_t grid_tiles = std::min<int64_t>(x.L.max_tiles, (x.n * k + kMoeTileM - 1) / kMoeTileM + E);
+
+  GroupedGemmArgs g{};
+  g.A = at<bf16>(ws, x.L.xn);
+  g.lda = H;
+  g.a_rows = row_token;
+  g.B = w.experts_gate;
+  g.B2 = w.experts_up;
+  g.b_stride = stride;
+  g.N = I;
+  g.K = H;
+  g.tiles = tiles;
+  g.max_tiles = x.L.max_tiles;
+  g.grid_tiles = grid_tiles;
+  g.C = at<bf16>(ws, x.L.act);
+  g.ldc = I;
+  g.swiglu = true;
+  launch_grouped_gemm(g, x.st);
+
+  GroupedGemmArgs d{};
+  d.A = at<bf16>(ws, x.L.act);
+  d.lda = I;
+  d.B = w.experts_down;
+  d.b_stride = stride;
+  d.N = H;
+  d.K = I;
+  d.tiles = tiles;
+  d.max_tiles = x.L.max_tiles;
+  d.grid_tiles = grid_tiles;
+  d.C = at<float>(ws, x.L.yperm);
+  d.ldc = H;
+  d.swiglu = false;
+  launch_grouped_gemm(d, x.st);
+
+  float* ys = nullptr;
+  if (w.always_inter > 0) {
+    ys = at<float>(ws, x.L.ys);
+    always_mlp(x, w, ys, 0.0f);
+  }
+  launch_moe_combine(at<float>(ws, x.L.x), at<float>(ws, x.L.yperm), slot_of, r.topk_w, ys, r.sgate, x.n, k,
+                     H, x.st);
+}
+
+}  // namespace
+
+PrefillLayout prefill_layout(const ModelSpec& s, int64_t C) {
+  PrefillLayout L;
+  L.chunk = C;
+  const size_t c = size_t(C), H = size_t(s.hidden_size), nh = size_t(s.num_heads);
+  const bool mla = s.attention == AttentionKind::MLA;
+  const size_t rot = size_t(mla ? s.qk_rope_head_dim : s.head_dim);
+  size_t off = 0;
+  auto take = [&](size_t bytes) {
+    const size_t o = off;
+    off += align_up(bytes);
+    return o;
+  };
+  L.x = take(c * H * 4);
+  L.xn = take(c * H * 2);
+  L.rope_cs = take(2 * c * (rot / 2) * 4);
+  const size_t phase = off;
+
+  // Attention phase.
+  L.qkv = take(c * size_t(qkv_rows_of(s)) * 4);
+  if (mla) {
+    const size_t r = size_t(s.kv_lora_rank), rope = size_t(s.qk_rope_head_dim),
+                 nope = size_t(s.qk_nope_head_dim);
+    L.q = take(c * nh * (r + rope) * 4);
+    if (s.q_lora_rank > 0) {
+      L.qa = take(c * size_t(s.q_lora_rank) * 2);
+      L.qfull = take(c * nh * (nope + rope) * 4);
+    }
+    L.qnope = take(c * nh * nope * 2);
+    L.lat = take(c * nh * r * 2);
+  } else {
+    L.q = take(c * nh * size_t(s.head_dim) * 4);
+  }
+  L.attn_out = take(c * nh * size_t(s.v_head_dim) * 2);
+  const size_t attn_end = off;
+
+  // FFN phase.
+  off = phase;
+  bool any_moe = false, any_dense = false;
+  for (const auto& ls : s.layers)
+    (ls.moe ? any_moe : any_dense) = true;
+  size_t ia = any_dense ? size_t(s.intermediate_size) : 0;
+  if (any_moe) {
+    const size_t E = size_t(s.num_experts), k = size_t(s.top_k), I = size_t(s.moe_intermediate_size);
+    L.logits = take(c * (E + 1) * 4);
+    L.choice = take(c * E * 4);
+    L.topk_ids = take(c * k * 4);
+    L.topk_w = take(c * k * 4);
+    L.slot_of = take(c * k * 4);
+    L.row_token = take(c * k * 4);
+    L.counts = take(E * 4);
+    L.max_tiles = int64_t((c * k + kMoeTileM - 1) / kMoeTileM + E);
+    L.tiles = take(size_t(L.max_tiles) * sizeof(int4) + 16);
+    L.act = take(c * k * I * 2);
+    L.yperm = take(c * k * H * 4);
+    if (s.shared_expert_intermediate_size > 0) {
+      L.ys = take(c * H * 4);
+      L.sgate = take(c * 4);
+      ia = std::max(ia, size_t(s.shared_expert_intermediate_size));
+    }
+  }
+  if (ia > 0) L.act_s = take(c * ia * 2);
+  L.total = std::max(attn_end, off);
+  return L;
+}
+
+size_t prefill_workspace_bytes(const ModelSpec& spec, int64_t chunk) {
+  return prefill_layout(spec, chunk).total;
+}
+
+void prefill_forward(CudaContext& c, const int32_t* tokens, int64_t n, int64_t pos0, bool all_logits,
+                     float* logits, int32_t* experts, float* weights) {
+  const ModelSpec& s = c.spec;
+  if (n < 1 || n > c.prefill_chunk || pos0 < 0 || pos0 + n > c.ctx)
+    throw Error("prefill_forward: " + std::to_string(n) + " positions at " + std::to_string(pos0) +
+                " do not fit a chunk of " + std::to_string(c.prefill_chunk) + " in a cache of " +
+                std::to_string(c.ctx));
+  if (all_logits && n > c.logits_rows)
+    throw Error("prefill_forward: " + std::to_string(n) + " rows of logits asked, room for " +
+                std::to_string(c.logits_rows));
+  const PrefillLayout L = prefill_layout(s, c.prefill_chunk);
+  if (L.total > c.prefill_workspace_bytes || !c.prefill_workspace)
+    throw Error("prefill_forward: workspace of " + std::to_string(c.prefill_workspace_bytes) + " bytes, " +
+                std::to_string(L.total) + " needed");
+  cudaStream_t st = c.stream;
+  cublasPointerMode_t mode;
+  MOE_CUDA_CHECK(cublasGetPointerMode(c.cublas, &mode));
+  MOE_CUDA_CHECK(cublasSetPointerMode(c.cublas, CUBLAS_POINTER_MODE_HOST));
+
+  void* ws = c.prefill_workspace;
+  const int64_t H = s.hidden_size;
+  float* x = at<float>(ws, L.x);
+  bf16* xn = at<bf16>(ws, L.xn);
+  Ctx cx{c, s, L, n, pos0, st};
+  launch_embed(tokens, c.w.embed, n, H, x, st);
+  launch_rope_table(c.inv_freq, c.rot_dim / 2, pos0, n, c.cos_sin_scale, at<float>(ws, L.rope_cs), st);
+
+  int64_t moe_index = 0;
+  for (int64_t l = 0; l < s.num_layers; ++l) {
+    const DeviceLayer& w = c.w.layers[size_t(l)];
+    launch_rmsnorm_bf16(x, w.attn_norm, n, H, s.rms_norm_eps, xn, st);
+    if (s.attention == AttentionKind::MLA)
+      attention_mla(cx, l);
+    else
+      attention_standard(cx, l);
+    gemm(c, n, H, s.num_heads * s.v_head_dim, at<bf16>(ws, L.attn_out), s.num_heads * s.v_head_dim, w.o,
+         s.num_heads * s.v_head_dim, x, CUDA_R_32F, H, 1.0f);
+    if (w.o_bias) launch_add_bias(x, w.o_bias, n, H, st);
+    launch_rmsnorm_bf16(x, w.ffn_norm, n, H, s.rms_norm_eps, xn, st);
+    if (s.layers[size_t(l)].moe) {
+      moe_ffn(cx, l, moe_index++, experts, weights);
+    } else {
+      always_mlp(cx, w, x, 1.0f);
+    }
+  }
+  const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
+  launch_rmsnorm_bf16(x + first * H, c.w.final_norm, rows, H, s.rms_norm_eps, xn, st);
+  gemm(c, rows, s.vocab_size, H, xn, H, c.w.lm_head, H, logits, CUDA_R_32F, s.vocab_size, 0.0f);
+  MOE_CUDA_CHECK(cublasSetPointerMode(c.cublas, mode));
+}
+
+}  // namespace moe::cuda

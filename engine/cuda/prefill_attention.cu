@@ -1,0 +1,282 @@
+// Flash attention of a prefill chunk over the bf16 KV cache: causal (query t at position pos0 + t sees keys
+// [first, pos0 + t]), GQA (query head h reads kv head h / (nh / nkv)), sliding windows, and MLA in the
+// absorbed form (one shared "kv head" whose keys are the cache rows [c_kv | k_pe] and whose values are the
+// c_kv part of the same rows), with the online softmax, so no score matrix is stored.
+//
+// Two kernels. flash_attn_tc: head size 64 or 128 (real models), tensor cores via mma.sync, a block of 64
+// queries x one head, K/V tiles of 64 keys double-buffered with cp.async, P kept in registers between the two
+// products (FlashAttention-2's layout). Work: 4 * n * L * nh * d FLOPs (half of it masked away by causality).
+// attn_generic: any sizes (the fixtures' heads of 8, 12, 20; MLA latents of r + rope), one warp per
+// (query, head), fp32 math; it is the reference the fast kernel is checked against on the real shapes.
+#include <cmath>
+
+#include "cuda/cuda_check.h"
+#include "cuda/prefill_common.cuh"
+#include "cuda/prefill_kernels.h"
+#include "moe/error.h"
+
+namespace moe::cuda {
+namespace {
+
+using namespace pf;
+
+constexpr int kGenericWarps = 4;
+constexpr int kGenericMaxV = 16;  // value size up to 32 * 16 = 512 (MLA latents)
+
+__global__ void attn_generic_kernel(AttentionArgs a) {
+  extern __shared__ float qs_all[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t id = int64_t(blockIdx.x) * kGenericWarps + warp;
+  if (id >= a.n * a.nh) return;
+  const int64_t t = id / a.nh, h = id % a.nh, g = h / (a.nh / a.nkv);
+  float* qs = qs_all + warp * a.dk;
+  const float* qv = static_cast<const float*>(a.q) + (t * a.nh + h) * a.q_width;
+  for (int64_t i = lane; i < a.dk; i += 32)
+    qs[i] = qv[i];
+  __syncwarp();
+  const int64_t p = a.pos0 + t;
+  const int64_t first = a.window > 0 ? imax(0, p - a.window + 1) : 0;
+  float m = -INFINITY, l = 0, acc[kGenericMaxV];
+#pragma unroll
+  for (int c = 0; c < kGenericMaxV; ++c)
+    acc[c] = 0;
+  for (int64_t j0 = first; j0 <= p; j0 += 32) {
+    const int64_t j = j0 + lane;
+    float s = -INFINITY;
+    if (j <= p) {
+      const bf16* kr = a.k + j * a.k_row + g * a.k_head;
+      float d = 0;
+      for (int64_t i = 0; i < a.dk; ++i)
+        d += qs[i] * __bfloat162float(kr[i]);
+      s = d * a.scale;
+    }
+    const float mn = fmaxf(m, warp_max(s));
+    const float corr = expf(m - mn);
+    const float pj = j <= p ? expf(s - mn) : 0.0f;
+    l = l * corr + warp_sum(pj);
+#pragma unroll
+    for (int c = 0; c < kGenericMaxV; ++c)
+      acc[c] *= corr;
+    const int cnt = int(imin(32, p - j0 + 1));
+    for (int jj = 0; jj < cnt; ++jj) {
+      const float pp = __shfl_sync(0xffffffffu, pj, jj);
+      const bf16* vr = a.v + (j0 + jj) * a.v_row + g * a.v_head;
+#pragma unroll
+      for (int c = 0; c < kGenericMaxV; ++c) {
+        const int64_t d = lane + 32 * c;
+        if (d < a.dv) acc[c] += pp * __bfloat162float(vr[d]);
+      }
+    }
+    m = mn;
+  }
+  const float inv = 1.0f / l;
+  bf16* o = a.out + (t * a.nh + h) * a.dv;
+#pragma unroll
+  for (int c = 0; c < kGenericMaxV; ++c) {
+    const int64_t d = lane + 32 * c;
+    if (d < a.dv) o[d] = __float2bfloat16(acc[c] * inv);
+  }
+}
+
+constexpr int kBQ = 64, kBKV = 64;
+
+template <int D>
+constexpr size_t tc_smem() {
+  return size_t(kBQ + 4 * kBKV) * (D + 8) * sizeof(bf16);
+}
+
+template <int D>
+__global__ void __launch_bounds__(128) flash_attn_tc_kernel(AttentionArgs a) {
+  constexpr int P = D + 8, CH = D / 8;  // smem pitch (conflict-free ldmatrix), 16-byte chunks per row
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* Qs = reinterpret_cast<bf16*>(smem_raw);
+  bf16* Ks = Qs + kBQ * P;       // [2][kBKV][P]
+  bf16* Vs = Ks + 2 * kBKV * P;  // [2][kBKV][P]
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int64_t h = blockIdx.y, g = h / (a.nh / a.nkv);
+  const int64_t t0 = int64_t(gridDim.x - 1 - blockIdx.x) * kBQ;  // the longest rows first
+  const bf16* q = static_cast<const bf16*>(a.q);
+
+  for (int c = tid; c < kBQ * CH; c += 128) {
+    const int r = c / CH, ch = c % CH;
+    const int64_t t = t0 + r;
+    cp_async16(Qs + r * P + ch * 8, q + ((t < a.n ? t : 0) * a.nh + h) * a.q_width + ch * 8, t < a.n);
+  }
+  cp_async_commit();
+
+  const int64_t p_lo = a.pos0 + t0, p_hi = a.pos0 + imin(t0 + kBQ, a.n) - 1;
+  const int64_t kv_end = p_hi + 1;
+  const int64_t kv_begin = a.window > 0 ? imax(0, p_lo - a.window + 1) : 0;
+  const int64_t tile0 = kv_begin / kBKV;
+  const int ntiles = int((kv_end - tile0 * kBKV + kBKV - 1) / kBKV);
+
+  auto load_kv = [&](int i, int buf) {
+    const int64_t j0 = (tile0 + i) * kBKV;
+    for (int c = tid; c < kBKV * CH; c += 128) {
+      const int r = c / CH, ch = c % CH;
+      const int64_t j = j0 + r;
+      const bool ok = j < kv_end;  // rows past the end are zero-filled: 0 * garbage could be NaN
+      const int64_t jj = ok ? j : 0;
+      cp_async16(Ks + (buf * kBKV + r) * P + ch * 8, a.k + jj * a.k_row + g * a.k_head + ch * 8, ok);
+      cp_async16(Vs + (buf * kBKV + r) * P + ch * 8, a.v + jj * a.v_row + g * a.v_head + ch * 8, ok);
+    }
+  };
+  load_kv(0, 0);
+  cp_async_commit();
+  cp_async_wait<1>();
+  __syncthreads();
+
+  uint32_t qf[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+    ldmatrix_x4(qf[kk], Qs + (warp * 16 + (lane & 15)) * P + kk * 16 + (lane >> 4) * 8);
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i)
+    o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  const float sl2 = a.scale * 1.4426950408889634f;
+  const int row_a = warp * 16 + (lane >> 2);  // this thread's rows: row_a and row_a + 8
+  const int64_t pa[2] = {a.pos0 + t0 + row_a, a.pos0 + t0 + row_a + 8};
+  const bool va[2] = {t0 + row_a < a.n, t0 + row_a + 8 < a.n};
+
+  for (int i = 0; i < ntiles; ++i) {
+    if (i + 1 < ntiles) load_kv(i + 1, (i + 1) & 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+    const bf16* ks = Ks + (i & 1) * kBKV * P;
+    const bf16* vs = Vs + (i & 1) * kBKV * P;
+    float s[8][4];
+#pragma unroll
+    for (int nj = 0; nj < 8; ++nj)
+      s[nj][0] = s[nj][1] = s[nj][2] = s[nj][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk)
+#pragma unroll
+      for (int pp = 0; pp < 4; ++pp) {
+        uint32_t kq[4];
+        ldmatrix_x4(kq,
+                    ks + (pp * 16 + (lane & 7) + ((lane >> 4) << 3)) * P + kk * 16 + ((lane >> 3) & 1) * 8);
+        mma_bf16(s[2 * pp], qf[kk], kq[0], kq[1]);
+        mma_bf16(s[2 * pp + 1], qf[kk], kq[2], kq[3]);
+      }
+    const int64_t j0 = (tile0 + i) * kBKV;
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nj = 0; nj < 8; ++nj)
+#pragma unroll
+      for (int qq = 0; qq < 4; ++qq) {
+        const int ri = qq >> 1;
+        const int64_t j = j0 + nj * 8 + (lane & 3) * 2 + (qq & 1);
+        const bool ok = va[ri] && j <= pa[ri] && (a.window <= 0 || j > pa[ri] - a.window);
+        s[nj][qq] = ok ? s[nj][qq] * sl2 : -INFINITY;
+        mx[ri] = fmaxf(mx[ri], s[nj][qq]);
+      }
+    float corr[2];
+#pragma unroll
+    for (int ri = 0; ri < 2; ++ri) {
+      mx[ri] = fmaxf(mx[ri], __shfl_xor_sync(0xffffffffu, mx[ri], 1));
+      mx[ri] = fmaxf(mx[ri], __shfl_xor_sync(0xffffffffu, mx[ri], 2));
+      const float mn = fmaxf(m[ri], mx[ri]);
+      const float use = mn == -INFINITY ? 0.0f : mn;
+      corr[ri] = exp2f(m[ri] - use);
+      m[ri] = mn;
+      mx[ri] = use;  // reference for this tile's exponentials
+      l[ri] *= corr[ri];
+    }
+#pragma unroll
+    for (int nj = 0; nj < 8; ++nj)
+#pragma unroll
+      for (int qq = 0; qq < 4; ++qq) {
+        const float e = exp2f(s[nj][qq] - mx[qq >> 1]);
+        s[nj][qq] = e;
+        l[qq >> 1] += e;
+      }
+#pragma unroll
+    for (int i2 = 0; i2 < D / 8; ++i2) {
+      o[i2][0] *= corr[0];
+      o[i2][1] *= corr[0];
+      o[i2][2] *= corr[1];
+      o[i2][3] *= corr[1];
+    }
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      uint32_t pfr[4];
+      pfr[0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
+      pfr[1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
+      pfr[2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pfr[3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+      for (int dp = 0; dp < D / 16; ++dp) {
+        uint32_t vq[4];
+        ldmatrix_x4_trans(
+            vq, vs + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * P + dp * 16 + (lane >> 4) * 8);
+        mma_bf16(o[2 * dp], pfr, vq[0], vq[1]);
+        mma_bf16(o[2 * dp + 1], pfr, vq[2], vq[3]);
+      }
+    }
+    __syncthreads();  // the next iteration's prefetch overwrites the other buffer
+  }
+  cp_async_wait<0>();
+
+#pragma unroll
+  for (int ri = 0; ri < 2; ++ri) {
+    l[ri] += __shfl_xor_sync(0xffffffffu, l[ri], 1);
+    l[ri] += __shfl_xor_sync(0xffffffffu, l[ri], 2);
+  }
+#pragma unroll
+  for (int ri = 0; ri < 2; ++ri) {
+    if (!va[ri]) continue;
+    const int64_t t = t0 + row_a + ri * 8;
+    const float inv = 1.0f / l[ri];
+    bf16* out = a.out + (t * a.nh + h) * a.dv;
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt) {
+      const int d = dt * 8 + (lane & 3) * 2;
+      *reinterpret_cast<uint32_t*>(out + d) = pack_bf16(o[dt][ri * 2] * inv, o[dt][ri * 2 + 1] * inv);
+    }
+  }
+}
+
+template <int D>
+void launch_tc(const AttentionArgs& a, cudaStream_t st) {
+  static bool configured = false;
+  if (!configured) {
+    MOE_CUDA_CHECK(cudaFuncSetAttribute(flash_attn_tc_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        int(tc_smem<D>())));
+    configured = true;
+  }
+  const dim3 grid(unsigned((a.n + kBQ - 1) / kBQ), unsigned(a.nh));
+  flash_attn_tc_kernel<D><<<grid, 128, tc_smem<D>(), st>>>(a);
+  MOE_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+bool attention_fast_path(const AttentionArgs& a) {
+  const bool size = a.dk == a.dv && (a.dk == 64 || a.dk == 128);
+  const bool layout = a.q_width == a.dk && a.k_head % 8 == 0 && a.k_row % 8 == 0 && a.v_head % 8 == 0 &&
+                      a.v_row % 8 == 0 && a.nh % a.nkv == 0;
+  return size && layout;
+}
+
+void launch_attention(const AttentionArgs& a, bool fast, cudaStream_t st) {
+  if (a.n <= 0) return;
+  if (fast) {
+    if (a.dk == 128)
+      launch_tc<128>(a, st);
+    else
+      launch_tc<64>(a, st);
+    return;
+  }
+  if (a.dv > 32 * kGenericMaxV) throw Error("prefill attention: value size above 512");
+  const int64_t warps = a.n * a.nh;
+  const size_t smem = size_t(kGenericWarps) * size_t(a.dk) * sizeof(float);
+  attn_generic_kernel<<<unsigned((warps + kGenericWarps - 1) / kGenericWarps), 32 * kGenericWarps, smem,
+                        st>>>(a);
+  MOE_CUDA_LAUNCHED();
+}
+
+}  // namespace moe::cuda

@@ -1,0 +1,176 @@
+// Launchers of the prefill kernels (prefill_ops.cu, prefill_attention.cu, prefill_moe.cu, prefill_gemm.cu)
+// and the carving of the prefill workspace, shared by prefill.cu (the orchestration) and the check program.
+// Every launcher only enqueues on `stream`.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "moe/model_spec.h"
+
+namespace moe::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// Rows per tile of the grouped expert GEMM: an expert's rows are cut into tiles of this many, the last one
+// partial, so the work wasted on partial tiles is at most E * (kMoeTileM - 1) rows per layer.
+constexpr int kMoeTileM = 64;
+
+// Byte offsets of every buffer inside the workspace of one chunk. The attention phase and the FFN phase of a
+// layer never live at once, so their buffers share one region (the larger of the two).
+struct PrefillLayout {
+  int64_t chunk = 0;
+  // Whole forward
+  size_t x = 0;        // fp32 [C, H] residual stream
+  size_t xn = 0;       // bf16 [C, H] normalised input of the next GEMM
+  size_t rope_cs = 0;  // fp32 [2][C][rot/2] cos, sin of every position of the chunk
+  // Attention phase
+  size_t qkv = 0;       // fp32 [C, qkv_rows]
+  size_t q = 0;         // fp32 [C, nh, q_width] (bf16 on the tensor-core path)
+  size_t qa = 0;        // MLA: bf16 [C, q_lora_rank] normalised q_a output
+  size_t qfull = 0;     // MLA: fp32 [C, nh * hd] q_b output
+  size_t qnope = 0;     // MLA: bf16 [C, nh, nope]
+  size_t lat = 0;       // MLA: bf16 [C, nh, r] attention output in the latent space
+  size_t attn_out = 0;  // bf16 [C, nh * vd]
+  // FFN phase
+  size_t logits = 0;     // fp32 [C, router_rows]
+  size_t choice = 0;     // fp32 [C, E] router scratch (bias-corrected, group-masked scores)
+  size_t topk_ids = 0;   // int32 [C, k]
+  size_t topk_w = 0;     // fp32 [C, k]
+  size_t slot_of = 0;    // int32 [C, k] row of each (token, rank) in the expert-sorted order
+  size_t row_token = 0;  // int32 [C * k] token of each sorted row
+  size_t counts = 0;     // int32 [E] rows per expert, then [E] cursors
+  size_t tiles = 0;      // int4 [max_tiles] (expert, first row, rows, 0) + int32 tile count
+  size_t act = 0;        // bf16 [C * k, I] silu(gate) * up of the sorted rows
+  size_t yperm = 0;      // fp32 [C * k, H] expert outputs of the sorted rows
+  size_t act_s = 0;      // bf16 [C, Ia] activation of the always-on MLP
+  size_t ys = 0;         // fp32 [C, H] always-on MLP output (MoE layers)
+  size_t sgate = 0;      // fp32 [C] shared-expert gate
+  int64_t max_tiles = 0;
+  size_t total = 0;
+};
+PrefillLayout prefill_layout(const ModelSpec& s, int64_t chunk);
+
+// ---- prefill_ops.cu ----
+void launch_embed(const int32_t* tokens, const bf16* embed, int64_t n, int64_t H, float* x, cudaStream_t st);
+// out[r] = w * rmsnorm(x[r]) as bf16, for rows [0, n) of x (row stride H).
+void launch_rmsnorm_bf16(const float* x, const float* w, int64_t n, int64_t H, double eps, bf16* out,
+                         cudaStream_t st);
+// cos/sin of (pos0 + t) * inv_freq[i] (float32 angle, as transformers), times scale. cs: [2][n][half].
+void launch_rope_table(const float* inv_freq, int64_t half, int64_t pos0, int64_t n, float scale, float* cs,
+                       cudaStream_t st);
+// Standard attention: bias, q/k norm, clip, rope on the fused qkv rows; q to `q` (fp32, or bf16 when
+// q_bf16), k and v into the cache at positions pos0 + t.
+struct QkvPostArgs {
+  const float* qkv;
+  int64_t qkv_rows;
+  const float* bias;
+  const float* q_norm;
+  const float* k_norm;
+  int qk_norm;  // 0 none, 1 per head, 2 full
+  float eps;
+  float clip;  // 0: none
+  int64_t nh, nkv, hd, vd, half;
+  bool interleaved;
+  const float* cs;  // rope table [2][n][half]
+  int64_t n, pos0;
+  void* q;
+  bool q_bf16;
+  bf16* k_cache;
+  bf16* v_cache;
+};
+void launch_qkv_post(const QkvPostArgs& a, cudaStream_t st);
+// MLA: rmsnorm(c_kv) and the rotated k_pe into the cache row [r + rope] of each position; the normalised
+// q_a output (q_lora_rank > 0) to qa.
+struct MlaKvArgs {
+  const float* qkv;
+  int64_t qkv_rows, q_rows, r, rope, q_lora;
+  const float* kv_a_norm;
+  const float* q_a_norm;
+  float eps;
+  bool interleaved;
+  const float* cs;
+  int64_t n, pos0;
+  bf16* k_cache;
+  bf16* qa;
+};
+void launch_mla_kv(const MlaKvArgs& a, cudaStream_t st);
+// MLA queries: q_nope to qnope (bf16 [n, nh, nope]); rotated q_pe to q_att[t, h, r + i] (fp32).
+void launch_mla_q(const float* q, int64_t q_stride, int64_t n, int64_t nh, int64_t nope, int64_t rope,
+                  int64_t r, bool interleaved, const float* cs, bf16* qnope, float* q_att, cudaStream_t st);
+void launch_add_bias(float* x, const float* bias, int64_t n, int64_t H, cudaStream_t st);
+// x[t] += sum_i w[t,i] * yperm[slot[t,i]] (rank order) + (ys ? (sgate ? sgate[t] : 1) * ys[t] : 0).
+void launch_moe_combine(float* x, const float* yperm, const int32_t* slot_of, const float* topk_w,
+                        const float* ys, const float* sgate, int64_t n, int64_t k, int64_t H,
+                        cudaStream_t st);
+
+// ---- prefill_attention.cu ----
+// Causal attention of queries t in [0, n) at positions pos0 + t over cache keys [first, pos0 + t], first =
+// max(0, p - window + 1) with a window, else 0. Element (j, g, d) of K is k[j * k_row + g * k_head + d].
+struct AttentionArgs {
+  const void* q;  // fp32 [n, nh, q_width] (bf16 on the tensor-core path)
+  int64_t q_width;
+  const bf16* k;
+  int64_t k_row, k_head, dk;
+  const bf16* v;
+  int64_t v_row, v_head, dv;
+  int64_t n, nh, nkv, pos0;
+  int32_t window;
+  float scale;
+  bf16* out;  // [n, nh, dv]
+};
+// Whether the tensor-core kernel handles these shapes (q as bf16).
+bool attention_fast_path(const AttentionArgs& a);
+void launch_attention(const AttentionArgs& a, bool fast, cudaStream_t st);
+
+// ---- prefill_moe.cu ----
+struct RouteArgs {
+  float* logits;  // [n, router_rows] (overwritten with scores)
+  int64_t router_rows;
+  float* choice;  // [n, E]
+  const float* score_bias;
+  int64_t n, E, k;
+  int score;     // 0 softmax, 1 sigmoid
+  int grouping;  // 0 none, 1 group max, 2 group top-2 sum
+  int64_t n_group, topk_group;
+  bool norm_topk, deepseek;
+  bool scale;
+  float scaling;
+  int32_t* topk_ids;
+  float* topk_w;
+  int32_t* out_experts;  // [n][n_moe][k] at this layer's index, or null
+  float* out_weights;
+  int64_t out_stride;  // n_moe * k
+  float* sgate;        // sigmoid(logits[t, E]) when router_rows > E, else untouched
+};
+void launch_route(const RouteArgs& a, cudaStream_t st);
+// Counts rows per expert, sorts (token, rank) pairs by expert into slot_of/row_token, cuts each expert's
+// rows into tiles of kMoeTileM: tiles[i] = (expert, first row, rows), tile count after max_tiles entries.
+void launch_moe_plan(const int32_t* topk_ids, int64_t n, int64_t k, int64_t E, int32_t* counts,
+                     int32_t* slot_of, int32_t* row_token, int4* tiles, int64_t max_tiles, cudaStream_t st);
+
+// ---- prefill_gemm.cu ----
+// Grouped GEMM over tiles of rows: C[row, f] = sum_k A[a_row(row), k] * B_e[f, k] with B_e the weight of the
+// tile's expert (B + e * b_stride). swiglu: B holds gate, B2 up; C (bf16) = silu(gate) * up. Else C fp32.
+struct GroupedGemmArgs {
+  const bf16* A;
+  int64_t lda;
+  const int32_t* a_rows;  // sorted row -> A row, or null (identity)
+  const bf16* B;
+  const bf16* B2;    // up (swiglu) or null
+  int64_t b_stride;  // elements between experts
+  int64_t N, K;
+  const int4* tiles;   // null: dense, tile i covers rows [i * kMoeTileM, ...) of M
+  int64_t max_tiles;   // capacity of the tile table (the tile count follows it); dense: ceil(M / kMoeTileM)
+  int64_t grid_tiles;  // blocks launched along the rows (an upper bound of the tile count); 0: max_tiles
+  int64_t M;
+  void* C;
+  int64_t ldc;
+  bool swiglu;
+};
+void launch_grouped_gemm(const GroupedGemmArgs& a, cudaStream_t st);
+
+}  // namespace moe::cuda
