@@ -62,10 +62,18 @@ void add_sampling_options(CLI::App& c, GenerationParams& g) {
   c.add_flag("--ignore-eos", g.ignore_eos, "do not stop at end-of-sequence tokens");
 }
 
-LoadedModel load(const std::filesystem::path& folder, int64_t context_length) {
+void add_device_option(CLI::App& c, std::string& device) {
+  c.add_option("--device", device, "cpu, cuda or auto (the GPU when there is one)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
+      ->capture_default_str();
+}
+
+LoadedModel load(const std::filesystem::path& folder, int64_t context_length, const std::string& device) {
   LoadedModel m;
   m.model = Model::open(folder);
-  m.backend = make_cpu_backend(*m.model, BackendOptions{context_length});
+  BackendOptions options;
+  options.context_length = context_length;
+  m.backend = make_backend(*m.model, device, options);
   return m;
 }
 

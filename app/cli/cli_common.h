@@ -24,11 +24,16 @@ std::string find_demo_model();
 // Sampling flags shared by generate and chat.
 void add_sampling_options(CLI::App& command, GenerationParams& params);
 
+// --device cpu|cuda|auto (default auto: the GPU when there is one) on a command that runs a model.
+void add_device_option(CLI::App& command, std::string& device);
+
 struct LoadedModel {
   std::unique_ptr<Model> model;
   std::unique_ptr<Backend> backend;
 };
-LoadedModel load(const std::filesystem::path& folder, int64_t context_length);
+// Opens the folder and makes its backend on `device` (see make_backend); out of GPU memory is the backend's
+// moe::Error saying what did not fit and by how much.
+LoadedModel load(const std::filesystem::path& folder, int64_t context_length, const std::string& device);
 
 // Each command registers itself on the app and runs when chosen.
 void add_info(CLI::App& app);
@@ -38,6 +43,7 @@ void add_perplexity(CLI::App& app);
 void add_random(CLI::App& app);
 void add_text_commands(CLI::App& app);  // tokenize, detokenize, template
 void add_chat(CLI::App& app);
+void add_bench(CLI::App& app);
 
 std::string human_count(double n);  // 1.23 B
 std::string human_bytes(double n);  // 4.5 GiB

@@ -13,14 +13,14 @@ namespace moe::cli {
 namespace {
 
 struct ChatArgs {
-  std::string path, system, template_file;
+  std::string path, system, template_file, device = "auto";
   GenerationParams gen;
   int64_t ctx = 0;
 };
 
 void run(ChatArgs& a) {
   const std::string folder = a.path.empty() ? find_demo_model() : a.path;
-  auto m = load(folder, a.ctx);
+  auto m = load(folder, a.ctx, a.device);
   auto tok = Tokenizer::load(folder);
   ChatFormatter format(*tok, a.template_file.empty() ? "" : read_text_file(a.template_file));
   ModelSpec spec = m.model->spec();
@@ -79,6 +79,7 @@ void add_chat(CLI::App& app) {
   c->add_option("--template", a->template_file, "a Jinja chat template file to use instead of the model's");
   add_sampling_options(*c, a->gen);
   c->add_option("--ctx", a->ctx, "context length (KV cache size)");
+  add_device_option(*c, a->device);
   c->callback([a] { run(*a); });
 }
 

@@ -10,7 +10,7 @@ namespace moe::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string path, ids, prompt;
+  std::string path, ids, prompt, device = "auto";
   GenerationParams gen;
   int64_t ctx = 0;
   bool json = false;
@@ -22,7 +22,7 @@ void run(GenerateArgs& a) {
   std::unique_ptr<Tokenizer> tok;
   if (!a.prompt.empty() || !a.gen.stop_strings.empty()) tok = Tokenizer::load(a.path);
   auto prompt = a.prompt.empty() ? read_ids(a.ids) : tok->encode(a.prompt, true);
-  auto m = load(a.path, a.ctx);
+  auto m = load(a.path, a.ctx, a.device);
   std::unique_ptr<StreamingDecoder> stream;
   if (tok) stream = std::make_unique<StreamingDecoder>(*tok);
   Generator generator(
@@ -87,6 +87,7 @@ void add_generate(CLI::App& app) {
   c->add_option("--top-logprobs", a->gen.top_logprobs, "alternatives reported per token");
   c->add_option("--ctx", a->ctx, "context length (KV cache size)");
   c->add_flag("--json", a->json, "print one JSON document");
+  add_device_option(*c, a->device);
   c->callback([a] { run(*a); });
 }
 

@@ -1,4 +1,6 @@
-// moe-cli info PATH [--json]: what a model is and what it costs to run.
+// moe-cli info PATH [--ctx N] [--device D] [--json]: what a model is and what it costs to run, with the VRAM
+// plan of the CUDA backend (weights, KV cache, workspace) against the GPU's free memory. Nothing is loaded:
+// the plan is the backend's own host arithmetic.
 #include <iostream>
 
 #include "cli_common.h"
@@ -11,15 +13,38 @@ struct InfoArgs {
   std::string path;
   bool json = false;
   int64_t ctx = 0;
+  std::string device = "auto";
 };
 
-nlohmann::json describe(const Model& m, int64_t ctx) {
+// The CUDA backend's memory plan at `ctx` positions and, with a GPU, whether it fits in the free memory now.
+nlohmann::json vram_plan(const ModelSpec& s, int64_t ctx) {
+  const MemoryPlan p = cuda_memory_plan(s, ctx);
+  nlohmann::json j = {{"context", default_context_length(s, ctx)},
+                      {"weights_bytes", p.weights},
+                      {"kv_cache_bytes", p.kv_cache},
+                      {"workspace_bytes", p.workspace},
+                      {"total_bytes", p.total()}};
+  GpuMemory mem;
+  if (gpu_memory(0, mem)) {
+    j["gpu_free_bytes"] = mem.free;
+    j["gpu_total_bytes"] = mem.total;
+    j["fits"] = p.total() <= mem.free;
+  }
+  return j;
+}
+
+nlohmann::json describe(const Model& m, int64_t ctx, const std::string& device) {
   const ModelSpec& s = m.spec();
   int64_t sliding = 0;
   for (const auto& l : s.layers)
     sliding = std::max<int64_t>(sliding, l.sliding_window);
-  auto backend = make_cpu_backend(m, BackendOptions{ctx});
   GpuProbe gpus = probe_gpus();
+  // "auto" resolves as make_backend would; only the CPU plan needs a backend (its cache is host memory).
+  const std::string backend = device == "auto" ? (gpus.gpus.empty() ? "cpu" : "cuda") : device;
+  nlohmann::json vram = vram_plan(s, ctx);
+  nlohmann::json plan = {
+      {"backend", backend}, {"context", vram["context"]}, {"kv_cache_bytes", vram["kv_cache_bytes"]}};
+  if (backend == "cpu") plan["kv_cache_bytes"] = make_cpu_backend(m, BackendOptions{ctx})->kv_cache_bytes();
   nlohmann::json g = nlohmann::json::array();
   for (const auto& gpu : gpus.gpus)
     g.push_back({{"name", gpu.name}, {"memory_bytes", gpu.total_memory}});
@@ -45,17 +70,15 @@ nlohmann::json describe(const Model& m, int64_t ctx) {
           {"sliding_window", sliding},
           {"rope_theta", s.rope.theta},
           {"eos_token_ids", s.eos_token_ids},
-          {"plan",
-           {{"backend", backend->name()},
-            {"context", backend->context_length()},
-            {"kv_cache_bytes", backend->kv_cache_bytes()}}},
+          {"plan", plan},
+          {"vram", vram},
           {"gpus", g},
           {"gpu_note", gpus.why_none}};
 }
 
 void run(const InfoArgs& a) {
   auto model = Model::open(a.path);
-  auto j = describe(*model, a.ctx);
+  auto j = describe(*model, a.ctx, a.device);
   if (a.json) {
     std::cout << j.dump(2) << "\n";
     return;
@@ -84,6 +107,18 @@ void run(const InfoArgs& a) {
             << (j["gpus"].empty() ? "none (" + j["gpu_note"].get<std::string>() + ")"
                                   : j["gpus"][0]["name"].get<std::string>())
             << "\n";
+  const nlohmann::json& v = j["vram"];
+  auto bytes = [&](const char* key) { return human_bytes(double(v[key].get<uint64_t>())); };
+  std::cout << "vram plan     weights " << bytes("weights_bytes") << " + KV cache " << bytes("kv_cache_bytes")
+            << " (" << v["context"].get<int64_t>() << " positions, bf16) + workspace "
+            << bytes("workspace_bytes") << " = " << bytes("total_bytes") << "\n";
+  if (v.contains("gpu_free_bytes")) {
+    const double need = double(v["total_bytes"].get<uint64_t>()),
+                 free = double(v["gpu_free_bytes"].get<uint64_t>());
+    std::cout << "gpu memory    " << bytes("gpu_free_bytes") << " free of " << bytes("gpu_total_bytes")
+              << ": " << (need <= free ? "fits" : "does not fit, " + human_bytes(need - free) + " short")
+              << "\n";
+  }
 }
 
 }  // namespace
@@ -93,6 +128,7 @@ void add_info(CLI::App& app) {
   auto* c = app.add_subcommand("info", "architecture, sizes, parameters and memory plan of a model");
   c->add_option("path", a->path, "model folder")->required();
   c->add_option("--ctx", a->ctx, "context length to plan the KV cache for (default: min(model, 4096))");
+  add_device_option(*c, a->device);
   c->add_flag("--json", a->json, "print one JSON document");
   c->callback([a] { run(*a); });
 }

@@ -11,13 +11,13 @@ namespace moe::cli {
 namespace {
 
 struct LogitsArgs {
-  std::string path, ids, out;
+  std::string path, ids, out, device = "auto";
 };
 
 void run(const LogitsArgs& a) {
   auto ids = read_ids(a.ids);
   if (ids.empty()) throw Error(a.ids + ": no token ids");
-  auto m = load(a.path, int64_t(ids.size()));
+  auto m = load(a.path, int64_t(ids.size()), a.device);
   std::vector<float> logits;
   m.backend->forward(ids, LogitsMode::All, logits, nullptr);
   const std::string tmp = a.out + ".partial";
@@ -39,6 +39,7 @@ void add_logits(CLI::App& app) {
   c->add_option("path", a->path, "model folder")->required();
   c->add_option("--ids", a->ids, "JSON file with token ids")->required();
   c->add_option("--out", a->out, "output file, float32 row-major [n_ids, vocab]")->required();
+  add_device_option(*c, a->device);
   c->callback([a] { run(*a); });
 }
 

@@ -11,7 +11,7 @@ namespace moe::cli {
 namespace {
 
 struct PerplexityArgs {
-  std::string path, ids, file;
+  std::string path, ids, file, device = "auto";
   int64_t ctx = 512;
   bool json = false;
 };
@@ -22,7 +22,7 @@ void run(const PerplexityArgs& a) {
   auto ids = a.ids.empty() ? Tokenizer::load(a.path)->encode(read_text_file(a.file), false) : read_ids(a.ids);
   if (a.ctx < 2) throw Error("--ctx must be at least 2");
   if (ids.size() < 2) throw Error(a.ids + ": at least 2 token ids are needed");
-  auto m = load(a.path, a.ctx);
+  auto m = load(a.path, a.ctx, a.device);
   const int64_t V = m.model->spec().vocab_size;
   double nll = 0;
   int64_t scored = 0;
@@ -67,6 +67,7 @@ void add_perplexity(CLI::App& app) {
   c->add_option("--file", a->file, "a UTF-8 text file, tokenized with the model's tokenizer");
   c->add_option("--ctx", a->ctx, "window size")->capture_default_str();
   c->add_flag("--json", a->json, "print one JSON document");
+  add_device_option(*c, a->device);
   c->callback([a] { run(*a); });
 }
 

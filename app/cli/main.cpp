@@ -1,5 +1,5 @@
-// moe-cli entry point: subcommands info, generate, logits, perplexity, random. Errors go to stderr with a
-// non-zero exit status; `--json` output is one JSON document on stdout.
+// moe-cli entry point: subcommands info, generate, logits, perplexity, random, text commands, chat, bench.
+// Errors go to stderr with a non-zero exit status; `--json` output is one JSON document on stdout.
 #include <cstdio>
 #include <iostream>
 
@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   moe::cli::add_random(app);
   moe::cli::add_text_commands(app);
   moe::cli::add_chat(app);
+  moe::cli::add_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

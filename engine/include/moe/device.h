@@ -2,6 +2,7 @@
 // none: that is an answer, never an error.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,5 +23,17 @@ struct GpuProbe {
 };
 
 GpuProbe probe_gpus();
+
+// Device-to-device copy bandwidth of `device` in bytes per second, counting both the bytes read and the bytes
+// written (a copy of n bytes moves 2n): the practical ceiling of a bandwidth-bound kernel, the roofline a
+// decode step is measured against. Copies a `bytes` buffer once to warm up, then times ~10 copies with
+// events and returns the median. 0 when there is no GPU (or no CUDA in this build).
+double measure_copy_bandwidth(int device, size_t bytes = size_t(1) << 30);
+
+struct GpuMemory {
+  uint64_t free = 0, total = 0;
+};
+// cudaMemGetInfo of `device`; false (and `out` untouched) when there is no such GPU.
+bool gpu_memory(int device, GpuMemory& out);
 
 }  // namespace moe
