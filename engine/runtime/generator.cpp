@@ -83,12 +83,14 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt, const Gene
   std::vector<int32_t> history(prompt.begin(), prompt.end());
   std::string text;
   t0 = Clock::now();
+  // The first token comes from the prompt's logits; each later one from decode_sample, which feeds the
+  // previous token and samples on the backend (on the device for CUDA), with the RNG counter = step.
+  SampleResult s = sample_token(logits, params.sampling, history, 0, params.top_logprobs);
   for (int64_t step = 0; step < params.max_tokens; ++step) {
     if (params.cancel && params.cancel->load()) {
       result.reason = StopReason::Cancelled;
       break;
     }
-    SampleResult s = sample_token(logits, params.sampling, history, uint64_t(step), params.top_logprobs);
     auto listed = [&](const std::vector<int32_t>& ids) {
       return std::find(ids.begin(), ids.end(), s.token) != ids.end();
     };
@@ -101,9 +103,10 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt, const Gene
       break;
     }
     const int32_t tok = s.token;
-    backend_.forward(std::span<const int32_t>(&tok, 1), LogitsMode::Last, logits, &routing);
-    cached_.push_back(tok);
     history.push_back(tok);
+    SampleResult next = backend_.decode_sample(tok, params.sampling, history, uint64_t(step + 1),
+                                               params.top_logprobs, &routing);
+    cached_.push_back(tok);
     result.tokens.push_back(tok);
     result.logprobs.push_back(s.logprob);
 
@@ -115,6 +118,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt, const Gene
     if (piece_) ev.piece = piece_(tok);
     text += ev.piece;
     if (on_token) on_token(ev);
+    s = std::move(next);
     if (std::any_of(params.stop_strings.begin(), params.stop_strings.end(), [&](const std::string& st) {
           return !st.empty() && text.find(st) != std::string::npos;
         })) {
