@@ -12,8 +12,10 @@
 #include "cuda/prefill.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "cuda/cuda_check.h"
 #include "cuda/prefill_kernels.h"
@@ -35,13 +37,85 @@ int64_t qkv_rows_of(const ModelSpec& s) {
   return s.num_heads * s.head_dim + s.num_kv_heads * s.head_dim + s.num_kv_heads * s.v_head_dim;
 }
 
+bool env_flag(const char* name) {
+  const char* e = std::getenv(name);
+  return e && *e && *e != '0';
+}
 // MOE_PREFILL_GENERIC=1 forces the generic attention kernel (the check compares both on real shapes).
 bool force_generic() {
-  static const bool v = [] {
-    const char* e = std::getenv("MOE_PREFILL_GENERIC");
-    return e && *e && *e != '0';
-  }();
-  return v;
+  return env_flag("MOE_PREFILL_GENERIC");
+}
+
+// MOE_PREFILL_PROFILE=1: events between the stages of every layer, summed per stage (synchronises at the end
+// of each call, so only for measurements); prefill_profile_report prints the sums.
+enum Stage {
+  kEmbed,
+  kNorm,
+  kQkvGemm,
+  kQkvPost,
+  kAttention,
+  kOGemm,
+  kRoute,
+  kExpertsUp,
+  kExpertsDown,
+  kShared,
+  kCombine,
+  kDenseMlp,
+  kLmHead,
+  kStages
+};
+const char* const kStageNames[kStages] = {"embed+rope table",
+                                          "rmsnorm",
+                                          "qkv gemm (+q_b, absorb)",
+                                          "qkv post",
+                                          "attention (+MLA W_v)",
+                                          "o gemm",
+                                          "router gemm+route+plan",
+                                          "experts gate/up",
+                                          "experts down",
+                                          "shared expert",
+                                          "combine",
+                                          "dense mlp",
+                                          "final norm+lm_head"};
+struct Profiler {
+  bool on = false;
+  std::vector<cudaEvent_t> pool;
+  std::vector<int> stage_of;
+  size_t used = 0;
+  double ms[kStages] = {};
+  int64_t calls = 0, positions = 0;
+
+  void start(cudaStream_t st) {
+    on = env_flag("MOE_PREFILL_PROFILE");
+    used = 0;
+    stage_of.clear();
+    if (on) mark(-1, st);
+  }
+  void mark(int stage, cudaStream_t st) {
+    if (!on) return;
+    if (used == pool.size()) {
+      cudaEvent_t e;
+      MOE_CUDA_CHECK(cudaEventCreate(&e));
+      pool.push_back(e);
+    }
+    MOE_CUDA_CHECK(cudaEventRecord(pool[used++], st));
+    stage_of.push_back(stage);
+  }
+  void finish(int64_t n) {
+    if (!on) return;
+    MOE_CUDA_CHECK(cudaEventSynchronize(pool[used - 1]));
+    for (size_t i = 1; i < used; ++i) {
+      float t = 0;
+      MOE_CUDA_CHECK(cudaEventElapsedTime(&t, pool[i - 1], pool[i]));
+      ms[stage_of[i]] += t;
+    }
+    ++calls;
+    positions += n;
+  }
+};
+Profiler& profiler() {
+  static Profiler p;
+  return p;
 }
 
 // C (row-major [M, N], type ct) = A (bf16 [M, K], row stride lda) * W^T (W bf16 [N, K]) + beta * C.
@@ -74,6 +148,7 @@ void attention_standard(Ctx& x, int64_t l) {
   const int64_t H = s.hidden_size, nh = s.num_heads, nkv = s.num_kv_heads, hd = s.head_dim, vd = s.v_head_dim;
   float* qkv = at<float>(ws, x.L.qkv);
   gemm(x.c, x.n, w.qkv_rows, H, at<bf16>(ws, x.L.xn), H, w.qkv, H, qkv, CUDA_R_32F, w.qkv_rows, 0.0f);
+  profiler().mark(kQkvGemm, x.st);
 
   AttentionArgs a{};
   a.q = at<void>(ws, x.L.q);
@@ -118,7 +193,9 @@ void attention_standard(Ctx& x, int64_t l) {
   p.k_cache = x.c.kv.k[size_t(l)];
   p.v_cache = x.c.kv.v[size_t(l)];
   launch_qkv_post(p, x.st);
+  profiler().mark(kQkvPost, x.st);
   launch_attention(a, fast, x.st);
+  profiler().mark(kAttention, x.st);
 }
 
 // MLA in the absorbed form: queries mapped into the latent space per head (q_nope . W_k), attention over the
@@ -133,6 +210,7 @@ void attention_mla(Ctx& x, int64_t l) {
   float* qkv = at<float>(ws, x.L.qkv);
   gemm(x.c, x.n, w.qkv_rows, H, at<bf16>(ws, x.L.xn), H, w.qkv, H, qkv, CUDA_R_32F, w.qkv_rows, 0.0f);
   const float* cs = at<float>(ws, x.L.rope_cs);
+  profiler().mark(kQkvGemm, x.st);
 
   MlaKvArgs m{};
   m.qkv = qkv;
@@ -163,6 +241,7 @@ void attention_mla(Ctx& x, int64_t l) {
   float* q_att = at<float>(ws, x.L.q);
   bf16* qnope = at<bf16>(ws, x.L.qnope);
   launch_mla_q(qsrc, q_stride, x.n, nh, nope, rope, r, s.rope.interleaved, cs, qnope, q_att, x.st);
+  profiler().mark(kQkvPost, x.st);
 
   // q_att[t, h, 0:r] = W_k,h^T q_nope[t, h]: W_k,h = kv_b rows [h (nope + vd), + nope), each r wide.
   const float one = 1.0f, zero = 0.0f;
@@ -170,6 +249,7 @@ void attention_mla(Ctx& x, int64_t l) {
       x.c.cublas, CUBLAS_OP_N, CUBLAS_OP_N, int(r), int(x.n), int(nope), &one, w.kv_b, CUDA_R_16BF, int(r),
       (nope + vd) * r, qnope, CUDA_R_16BF, int(nh * nope), nope, &zero, q_att, CUDA_R_32F, int(nh * kw), kw,
       int(nh), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  profiler().mark(kQkvGemm, x.st);
 
   AttentionArgs a{};
   a.q = q_att;
@@ -197,6 +277,7 @@ void attention_mla(Ctx& x, int64_t l) {
       x.c.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(vd), int(x.n), int(r), &one, w.kv_b + nope * r, CUDA_R_16BF,
       int(r), (nope + vd) * r, lat, CUDA_R_16BF, int(nh * r), r, &zero, at<bf16>(ws, x.L.attn_out),
       CUDA_R_16BF, int(nh * vd), vd, int(nh), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  profiler().mark(kAttention, x.st);
 }
 
 // Dense MLP (or a shared expert): act_s = silu(gate xn) * (up xn) in the grouped kernel's dense mode, then
@@ -286,6 +367,7 @@ void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weig
   g.ldc = I;
   g.swiglu = true;
   launch_grouped_gemm(g, x.st);
+  profiler().mark(kExpertsUp, x.st);
 
   GroupedGemmArgs d{};
   d.A = at<bf16>(ws, x.L.act);
@@ -301,11 +383,13 @@ void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weig
   d.ldc = H;
   d.swiglu = false;
   launch_grouped_gemm(d, x.st);
+  profiler().mark(kExpertsDown, x.st);
 
   float* ys = nullptr;
   if (w.always_inter > 0) {
     ys = at<float>(ws, x.L.ys);
     always_mlp(x, w, ys, 0.0f);
+    profiler().mark(kShared, x.st);
   }
   launch_moe_combine(at<float>(ws, x.L.x), at<float>(ws, x.L.yperm), slot_of, r.topk_w, ys, r.sgate, x.n, k,
                      H, x.st);
@@ -378,6 +462,30 @@ PrefillLayout prefill_layout(const ModelSpec& s, int64_t C) {
   return L;
 }
 
+std::string prefill_profile_report(bool reset) {
+  Profiler& p = profiler();
+  std::string out;
+  double total = 0;
+  for (double v : p.ms)
+    total += v;
+  char line[160];
+  std::snprintf(line, sizeof line, "prefill stages over %lld calls, %lld positions (%.3f ms):\n",
+                (long long)p.calls, (long long)p.positions, total);
+  out += line;
+  for (int i = 0; i < kStages; ++i) {
+    if (p.ms[i] == 0) continue;
+    std::snprintf(line, sizeof line, "  %-26s %9.3f ms  %5.1f %%\n", kStageNames[i], p.ms[i],
+                  total > 0 ? 100.0 * p.ms[i] / total : 0.0);
+    out += line;
+  }
+  if (reset) {
+    for (double& v : p.ms)
+      v = 0;
+    p.calls = p.positions = 0;
+  }
+  return out;
+}
+
 size_t prefill_workspace_bytes(const ModelSpec& spec, int64_t chunk) {
   return prefill_layout(spec, chunk).total;
 }
@@ -393,6 +501,8 @@ void prefill_forward(CudaContext& c, const int32_t* tokens, int64_t n, int64_t p
     throw Error("prefill_forward: " + std::to_string(n) + " rows of logits asked, room for " +
                 std::to_string(c.logits_rows));
   const PrefillLayout L = prefill_layout(s, c.prefill_chunk);
+  if ((reinterpret_cast<uintptr_t>(c.prefill_workspace) & 255) != 0)
+    throw Error("prefill_forward: the workspace must be 256-byte aligned");
   if (L.total > c.prefill_workspace_bytes || !c.prefill_workspace)
     throw Error("prefill_forward: workspace of " + std::to_string(c.prefill_workspace_bytes) + " bytes, " +
                 std::to_string(L.total) + " needed");
@@ -406,13 +516,17 @@ void prefill_forward(CudaContext& c, const int32_t* tokens, int64_t n, int64_t p
   float* x = at<float>(ws, L.x);
   bf16* xn = at<bf16>(ws, L.xn);
   Ctx cx{c, s, L, n, pos0, st};
+  Profiler& prof = profiler();
+  prof.start(st);
   launch_embed(tokens, c.w.embed, n, H, x, st);
   launch_rope_table(c.inv_freq, c.rot_dim / 2, pos0, n, c.cos_sin_scale, at<float>(ws, L.rope_cs), st);
+  prof.mark(kEmbed, st);
 
   int64_t moe_index = 0;
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const DeviceLayer& w = c.w.layers[size_t(l)];
     launch_rmsnorm_bf16(x, w.attn_norm, n, H, s.rms_norm_eps, xn, st);
+    prof.mark(kNorm, st);
     if (s.attention == AttentionKind::MLA)
       attention_mla(cx, l);
     else
@@ -420,17 +534,22 @@ void prefill_forward(CudaContext& c, const int32_t* tokens, int64_t n, int64_t p
     gemm(c, n, H, s.num_heads * s.v_head_dim, at<bf16>(ws, L.attn_out), s.num_heads * s.v_head_dim, w.o,
          s.num_heads * s.v_head_dim, x, CUDA_R_32F, H, 1.0f);
     if (w.o_bias) launch_add_bias(x, w.o_bias, n, H, st);
+    prof.mark(kOGemm, st);
     launch_rmsnorm_bf16(x, w.ffn_norm, n, H, s.rms_norm_eps, xn, st);
+    prof.mark(kNorm, st);
     if (s.layers[size_t(l)].moe) {
       moe_ffn(cx, l, moe_index++, experts, weights);
     } else {
       always_mlp(cx, w, x, 1.0f);
+      prof.mark(kDenseMlp, st);
     }
   }
   const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
   launch_rmsnorm_bf16(x + first * H, c.w.final_norm, rows, H, s.rms_norm_eps, xn, st);
   gemm(c, rows, s.vocab_size, H, xn, H, c.w.lm_head, H, logits, CUDA_R_32F, s.vocab_size, 0.0f);
+  prof.mark(kLmHead, st);
   MOE_CUDA_CHECK(cublasSetPointerMode(c.cublas, mode));
+  prof.finish(n);
 }
 
 }  // namespace moe::cuda

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "moe/model_spec.h"
 
@@ -53,6 +54,8 @@ struct PrefillLayout {
   size_t total = 0;
 };
 PrefillLayout prefill_layout(const ModelSpec& s, int64_t chunk);
+// Time per stage summed over the calls made with MOE_PREFILL_PROFILE=1 (see prefill.cu), as a table.
+std::string prefill_profile_report(bool reset);
 
 // ---- prefill_ops.cu ----
 void launch_embed(const int32_t* tokens, const bf16* embed, int64_t n, int64_t H, float* x, cudaStream_t st);
