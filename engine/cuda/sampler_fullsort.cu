@@ -24,6 +24,11 @@ __device__ inline int64_t blocked_pos(int j) {
   return int64_t(blockIdx.x) * kChunk + int64_t(threadIdx.x) * kItems + j;
 }
 
+// Candidates kept by top-k (above kMaxFastTopK, or all): the first `keep` sorted positions.
+__device__ inline int64_t kept_by_top_k(const StepParams& p, int32_t vocab) {
+  return p.top_k > 0 && p.top_k < vocab ? p.top_k : vocab;
+}
+
 __global__ void __launch_bounds__(kThreads)
     full_sum_kernel(const uint32_t* __restrict__ keys, const StepParams* __restrict__ params, Workspace w,
                     int32_t vocab) {
@@ -33,11 +38,12 @@ __global__ void __launch_bounds__(kThreads)
   const StepParams p = *params;
   if (!(p.temperature > 0)) return;
   const double top = key_value(keys[0]), t = p.temperature;
+  const int64_t keep = kept_by_top_k(p, vocab);
   double e = 0;
 #pragma unroll
   for (int j = 0; j < kItems; ++j) {
     const int64_t pos = blocked_pos(j);
-    if (pos < vocab) e += exp((double(key_value(keys[pos])) - top) / t);
+    if (pos < keep) e += exp((double(key_value(keys[pos])) - top) / t);
   }
   e = block_all_reduce<kThreads>(e, SumOp{}, 0.0, sd);
   if (threadIdx.x == 0) w.esum[blockIdx.x] = e;
@@ -76,11 +82,12 @@ __global__ void __launch_bounds__(kThreads)
   if (!(p.temperature > 0)) return;
   const int tid = threadIdx.x;
   const double top = key_value(keys[0]), t = p.temperature, sum = w.st->sum;
+  const int64_t keep = kept_by_top_k(p, vocab);
   double prob[kItems], cum[kItems];
 #pragma unroll
   for (int j = 0; j < kItems; ++j) {
     const int64_t pos = blocked_pos(j);
-    prob[j] = pos < vocab ? exp((double(key_value(keys[pos])) - top) / t) / sum : 0.0;
+    prob[j] = pos < keep ? exp((double(key_value(keys[pos])) - top) / t) / sum : 0.0;
   }
   Scan(scan_tmp).InclusiveSum(prob, cum);
   const double base = w.pprefix[blockIdx.x];
@@ -90,7 +97,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
   for (int j = 0; j < kItems; ++j) {
     const int64_t pos = blocked_pos(j);
-    if (pos >= vocab) continue;
+    if (pos >= keep) continue;
     cum[j] += base;
     w.cum[pos] = cum[j];
     if (p.top_p < 1.0f && cum[j] >= double(p.top_p)) f_topp = min(f_topp, uint32_t(pos));
@@ -104,7 +111,7 @@ __global__ void __launch_bounds__(kThreads)
 
   // Last block: the kept prefix [0, n), the draw u, and the first position with u < cum.
   const uint32_t first_topp = __ldcg(&w.st->first_topp), first_minp = __ldcg(&w.st->first_minp);
-  uint32_t n = first_topp == ~0u ? uint32_t(vocab) : first_topp + 1;
+  uint32_t n = first_topp == ~0u ? uint32_t(keep) : first_topp + 1;
   n = min(n, first_minp);
   const double u = double(philox_uniform_dev(p.seed, p.step)) * __ldcg(&w.cum[n - 1]);
   // Search [lo, hi) for the first position with u < cum; hi is such a position or n (none).

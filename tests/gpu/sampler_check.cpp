@@ -112,17 +112,33 @@ StepParams to_step(const SamplingParams& s, uint64_t step, int top_logprobs) {
   return p;
 }
 
+// StepParams carries the sampling parameters as float; the CPU gets the same values (a top_p of 0.9 and of
+// float(0.9) can cut a flat distribution one token apart, which is no property of the sampler).
+SamplingParams float_rounded(SamplingParams s) {
+  s.temperature = double(float(s.temperature));
+  s.top_p = double(float(s.top_p));
+  s.min_p = double(float(s.min_p));
+  s.repetition_penalty = double(float(s.repetition_penalty));
+  s.presence_penalty = double(float(s.presence_penalty));
+  return s;
+}
+
 const char* mode_name(SamplerMode m) {
   return m == SamplerMode::Greedy ? "greedy" : m == SamplerMode::TopK ? "topk" : "fullsort";
 }
 
 // Logit rows: 0 peaked (a few tokens far above a normal background, like a language model), 1 flat normal,
-// 2 heavily tied (normal rounded to halves: large groups of equal logits around every cut).
+// 2 heavily tied (normal rounded to halves: large groups of equal logits around every cut), 3 two thirds
+// exactly zero, half of them -0.0 (the radix select must go down to the id bits; -0 and +0 tie).
 std::vector<float> make_logits(int64_t V, int kind, std::mt19937_64& rng) {
   std::normal_distribution<float> nd(0.f, 1.f);
   std::vector<float> l(static_cast<size_t>(V));
-  for (auto& x : l)
-    x = kind == 0 ? 1.5f * nd(rng) : kind == 1 ? nd(rng) : std::round(2.f * nd(rng)) * 0.5f;
+  for (size_t i = 0; i < l.size(); ++i)
+    l[i] = kind == 0    ? 1.5f * nd(rng)
+           : kind == 1  ? nd(rng)
+           : kind == 2  ? std::round(2.f * nd(rng)) * 0.5f
+           : i % 3 == 0 ? nd(rng) - 6.f
+                        : (i % 2 ? 0.0f : -0.0f);
   if (kind == 0) {
     std::uniform_int_distribution<int64_t> pick(0, V - 1);
     std::uniform_real_distribution<float> high(6.f, 14.f);
@@ -207,7 +223,7 @@ void equality_checks() {
       Rig rig(V);
       const bool big = V > 100000;
       const int rows_per_kind = big ? 2 : 2, steps = big ? 10 : 10;
-      for (int kind = 0; kind < 3; ++kind)
+      for (int kind = 0; kind < 4; ++kind)
         for (int r = 0; r < rows_per_kind; ++r) {
           auto logits = make_logits(V, kind, rng);
           rig.set_logits(logits);
@@ -231,7 +247,7 @@ void equality_checks() {
           } else {
             upload_seen(rig.c, {});
           }
-          SamplingParams sp = ps.sp;
+          SamplingParams sp = float_rounded(ps.sp);
           sp.seed = rng();
           const SamplerMode mode = sampler_mode(sp);
           std::vector<uint64_t> step_ids(static_cast<size_t>(steps));
@@ -450,6 +466,7 @@ void timing_checks() {
       {"k40 p.95 minp.05 T.8", mk(0.8, 40, 0.95, 0.05, 1), 0, 0, false},
       {"k40 ... rep1.3 top_logprobs 5", mk(0.8, 40, 0.95, 0.05, 1.3), 5, 0, true},
       {"k40 ... tied logits", mk(0.8, 40, 0.95, 0.05, 1), 0, 2, false},
+      {"k40 ... 2/3 zeros (deepest select)", mk(0.8, 40, 0.95, 0.05, 1), 0, 3, false},
       {"k1024 T1", mk(1.0, 1024, 1, 0, 1), 0, 0, false},
       {"k0 p.9 T1 (fullsort)", mk(1.0, 0, 0.9, 0, 1), 0, 0, false},
       {"k0 p1 T1 flat (fullsort)", mk(1.0, 0, 1, 0, 1), 0, 1, false},
@@ -495,7 +512,7 @@ void timing_checks() {
     // The graph reads its parameters at run time: new steps and seeds, each checked against the CPU.
     int same = 0, tries = 8;
     for (int t = 0; t < tries; ++t) {
-      SamplingParams sp = cs.sp;
+      SamplingParams sp = float_rounded(cs.sp);
       sp.seed = rng();
       const uint64_t step = rng();
       rig.set_params(to_step(sp, step, cs.top_logprobs));
