@@ -19,17 +19,21 @@ case "${1:-}" in
     cp build-gpu/app/cli/moe-cli .gpu/
     for c in $checks; do cp "build-gpu/tests/gpu/$c" .gpu/; done
     strip .gpu/moe-*
-    # Libraries the GPU machine may lack are carried beside the programs.
+    # Libraries the GPU machine may lack travel beside the programs, xz-compressed (the carry limit is 64 MiB;
+    # OpenBLAS alone is 36 MB) and unpacked there by `run`.
+    libs=()
     for lib in libgomp.so.1 libopenblas.so.0 libgfortran.so.5; do
       path=$(ldd .gpu/moe-cli | awk -v l="$lib" '$1 == l {print $3}')
-      [ -n "$path" ] && cp -L "$path" .gpu/
+      [ -n "$path" ] && cp -L "$path" .gpu/ && libs+=("$lib")
     done
+    tar cJf .gpu/libs.tar.xz -C .gpu "${libs[@]}" && (cd .gpu && rm -f "${libs[@]}")
     git rev-parse --short HEAD >.gpu/COMMIT
     du -sh .gpu
     ;;
   run)
     out=${OUT:-/tmp/gpu-check}
     mkdir -p "$out"
+    [ -f .gpu/libs.tar.xz ] && tar xJf .gpu/libs.tar.xz -C .gpu
     export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     echo "commit $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
     set +e
