@@ -2,7 +2,7 @@
 # The GPU check, in two halves because the GPU machine has no Qt, PCRE2 or utf8proc headers and cannot
 # install anything:
 #   tools/gpu-check.sh build   here: Release build without Qt for sm_${MOE_CUDA_ARCHS:-90}, stripped, into .gpu/
-#   tools/gpu-check.sh run     there: runs the checks (and later the benchmarks), prints a table, logs to $OUT
+#   tools/gpu-check.sh run     there: runs the checks, then moe-cli bench on real shapes, prints a table, logs to $OUT
 # With the device tool: run `bash tools/gpu-check.sh build` here, then
 #   run(command="bash tools/gpu-check.sh run", carry=[".gpu"])
 set -euo pipefail
@@ -31,18 +31,67 @@ case "${1:-}" in
     du -sh .gpu
     ;;
   run)
+    # MOE_CHECKS="gpu decode" runs only those check programs (default: every .gpu/moe-*-check); MOE_BENCH=0
+    # skips the benchmarks. Full logs go to $OUT; stdout ends with the failed rows and one benchmark table
+    # (the device tool shows only the last 12,000 characters).
     out=${OUT:-/tmp/gpu-check}
     mkdir -p "$out"
     [ -f .gpu/libs.tar.xz ] && tar xJf .gpu/libs.tar.xz -C .gpu
     export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    echo "commit $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
+    header="commit $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true)"
+    echo "$header"
     set +e
     status=0
-    for c in .gpu/moe-*-check; do
-      "$c" tests/data 2>&1 | tee -a "$out/gpu-check.log"
-      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+    summary="$out/summary.txt"
+    : >"$summary"
+    if [ -n "${MOE_CHECKS:-}" ]; then
+      checks=$(for n in $MOE_CHECKS; do echo ".gpu/moe-$n-check"; done)
+    else
+      checks=$(ls .gpu/moe-*-check)
+    fi
+    for c in $checks; do
+      name=$(basename "$c")
+      start=$SECONDS
+      "$c" tests/data >"$out/$name.log" 2>&1
+      rc=$?
+      [ "$rc" = 0 ] || status=1
+      echo "$name: exit $rc, $(grep -c '| FAIL' "$out/$name.log") failed row(s), $((SECONDS - start)) s" |
+        tee -a "$summary"
+      grep '| FAIL' "$out/$name.log" | awk '!seen[$0]++' | head -n 25 | cut -c 1-400 | tee -a "$summary"
     done
-    .gpu/moe-cli info tests/data/parity/deepseek_v3 2>&1 | tee -a "$out/gpu-check.log"
+    .gpu/moe-cli info tests/data/parity/deepseek_v3 >"$out/info.txt" 2>&1 || status=1
+    grep -E '^(plan|vram plan|gpu)' "$out/info.txt" | tee -a "$summary"
+
+    rows="$out/bench-rows.md"
+    : >"$rows"
+    # bench LABEL ARGS...: one `moe-cli bench --row` run; a failure becomes a row saying why.
+    bench() {
+      local label=$1 start=$SECONDS
+      shift
+      if timeout 180 .gpu/moe-cli bench "$@" --row >"$out/bench-$label.txt" 2>"$out/bench-$label.err"; then
+        cat "$out/bench-$label.txt" >>"$rows"
+      else
+        echo "| $label | failed: $(tail -c 300 "$out/bench-$label.err" | tr '\n' ' ') |" >>"$rows"
+        status=1
+      fi
+      echo "bench $label: $((SECONDS - start)) s"
+    }
+    if [ "${MOE_BENCH:-1}" != 0 ]; then
+      bench qwen1.5-512 --random-like qwen1.5-moe-a2.7b --prompt 512 --gen 128
+      bench qwen1.5-2048 --random-like qwen1.5-moe-a2.7b --prompt 2048 --gen 32
+      bench qwen1.5-eager --random-like qwen1.5-moe-a2.7b --prompt 512 --gen 128 --no-graphs
+      bench olmoe-512 --random-like olmoe-1b-7b --prompt 512 --gen 128
+      bench deepseek-v2-lite --random-like deepseek-v2-lite --prompt 512 --gen 128 --at 8192
+      bench qwen3-30b-a3b --random-like qwen3-30b-a3b --prompt 512 --gen 128 --at 8192
+    fi
+
+    echo
+    echo "== $header"
+    cat "$summary"
+    echo
+    echo "| shape (random bf16 weights) | device | prompt | prefill tok/s | TTFT ms | decode at | decode tok/s | GB/s | copy GB/s | % of roofline |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    cat "$rows"
     exit "$status"
     ;;
   *)

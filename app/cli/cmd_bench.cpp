@@ -30,16 +30,18 @@ std::string fixed(double x, int decimals) {
   return buf;
 }
 
-// One Markdown row per decode position, for tools/gpu-check.sh's summary table.
+// One Markdown row per decode position, for tools/gpu-check.sh's summary table: shape, device, prompt,
+// prefill tok/s, TTFT ms, decode position, decode tok/s, achieved GB/s, roofline GB/s, share of the roofline.
 void print_rows(const std::string& shape, const std::string& device, const BenchSettings& s,
                 const BenchFigures& f, double roof) {
   for (const DecodeFigures* d : {&f.decode, &f.decode_at}) {
     if (d->steps == 0) continue;
     const double gbps = d->bytes_per_second() / 1e9;
-    std::printf("| %s | %s | %lld | %s | %s | %lld | %s | %s | %s |\n", shape.c_str(), device.c_str(),
+    std::printf("| %s | %s | %lld | %s | %s | %lld | %s | %s | %s | %s |\n", shape.c_str(), device.c_str(),
                 (long long)s.prompt, fixed(f.prefill_tokens_per_second(s.prompt), 0).c_str(),
                 fixed(f.ttft_seconds * 1e3, 1).c_str(), (long long)d->position,
                 fixed(d->tokens_per_second(), 1).c_str(), fixed(gbps, 0).c_str(),
+                roof > 0 ? fixed(roof / 1e9, 0).c_str() : "-",
                 roof > 0 ? (fixed(100 * d->bytes_per_second() / roof, 1) + " %").c_str() : "-");
   }
 }
@@ -110,7 +112,8 @@ void run(const BenchArgs& a) {
       model ? make_backend(*model, device, options) : make_cuda_backend_random(spec, a.weight_seed, options);
   const BenchFigures f = run_bench(*backend, spec, a.settings);
 
-  const std::string shape = a.like.empty() ? std::filesystem::path(a.path).filename().string() : a.like;
+  const std::string shape = (a.like.empty() ? std::filesystem::path(a.path).filename().string() : a.like) +
+                            (device == "cuda" && a.no_graphs ? " (no graphs)" : "");
   std::string gpu;
   if (device == "cuda") gpu = probe_gpus().gpus.at(0).name;
   if (a.row) {

@@ -1,29 +1,62 @@
 // moe-gpu-check: the checks that need the GPU machine, as a Qt-free program printing one table row per check
-// and exiting non-zero when any fails. Today: the GPU is found by the engine's probe, and the CPU oracle
-// reproduces every transformers parity fixture on that machine too (the reference every CUDA path will be
-// held to). Usage: moe-gpu-check [DATA_DIR]
+// and exiting non-zero when any fails. Everything on the GPU is held to the CPU oracle (itself checked here
+// against transformers first) or to another GPU run, never to itself:
+//  1. the GPU is found; the CPU oracle reproduces every transformers parity fixture on this machine;
+//  2. every fixture through the CUDA backend: logits of forward(All) (prefill), of the prompt fed one token
+//  at
+//     a time (the decode step), and greedy decode_sample (the device sampler) against the CPU oracle's
+//     logits, routing and argmax; the same on random bf16 checkpoints of real shapes cut to 2 layers
+//     (OLMoE-1B-7B, DeepSeek-V2-Lite: MLA), written to disk so both backends read identical weights;
+//  3. graph replay equals eager launches (BackendOptions::cuda_graphs): logits bit for bit (or within 1e-6 of
+//     the largest logit) and identical tokens over a 64-token greedy generation;
+//  4. out of memory: a shape that cannot fit is refused with a moe::Error saying so and by how much, leaves
+//     the free memory as it was, and the process goes on computing correct logits.
+// Tolerance (bf16): the CUDA path rounds weights (the fixtures are partly F32), activations at GEMM inputs
+// and the KV cache to bf16 (relative step 2^-8) with fp32 accumulation; through 2-3 layers of these models
+// that is ~0.3-1 % of the largest logit, so the bar is max |diff| / max |ref| < 2e-2 per model, top-1
+// agreement >= 99 % and identical top-k expert sets >= 98 % of (position, MoE layer) pairs over each group.
+// Usage: moe-gpu-check [DATA_DIR]
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
+#include "gpu_compare.h"
 #include "moe/backend.h"
 #include "moe/device.h"
 #include "moe/error.h"
 #include "moe/model.h"
+#include "moe/random_checkpoint.h"
 
 namespace fs = std::filesystem;
+using namespace moe;
+using namespace moe::gpucheck;
 
 namespace {
 
+constexpr double kTolerance = 2e-2;
+constexpr float kPoison = std::numeric_limits<float>::quiet_NaN();
+
 int failures = 0;
+std::vector<std::string> failed_rows;
 
 void row(const std::string& check, bool ok, const std::string& detail) {
-  std::printf("| %-44s | %-4s | %s\n", check.c_str(), ok ? "ok" : "FAIL", detail.c_str());
+  char buf[640];
+  std::snprintf(buf, sizeof buf, "| %-46s | %-4s | %s", check.c_str(), ok ? "ok" : "FAIL", detail.c_str());
+  std::printf("%s\n", buf);
+  std::fflush(stdout);
+  if (!ok) failed_rows.push_back(buf);
   failures += !ok;
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 std::vector<float> read_f32(const fs::path& p) {
@@ -34,31 +67,237 @@ std::vector<float> read_f32(const fs::path& p) {
   return v;
 }
 
-void check_fixture(const fs::path& dir) {
-  auto model = moe::Model::open(dir);
-  std::ifstream ids_in(dir / "ids.json");
-  auto ids = nlohmann::json::parse(ids_in).get<std::vector<int32_t>>();
-  auto ref = read_f32(dir / "logits.f32");
-  auto backend = moe::make_cpu_backend(*model, {int64_t(ids.size())});
-  std::vector<float> logits;
-  backend->forward(ids, moe::LogitsMode::All, logits, nullptr);
-  double err = 0, mx = 0;
-  for (size_t i = 0; i < ref.size() && i < logits.size(); ++i) {
-    err = std::max(err, double(std::fabs(logits[i] - ref[i])));
-    mx = std::max(mx, double(std::fabs(ref[i])));
+std::vector<int32_t> read_ids(const fs::path& dir) {
+  std::ifstream in(dir / "ids.json");
+  return nlohmann::json::parse(in).get<std::vector<int32_t>>();
+}
+
+std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint64_t seed) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& id : ids) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    id = int32_t((s >> 33) % uint64_t(vocab));
   }
+  return ids;
+}
+
+SamplingParams greedy() {
+  SamplingParams p;
+  p.temperature = 0;
+  p.top_k = 0;
+  p.top_p = 1;
+  p.min_p = 0;
+  return p;
+}
+
+// The CPU oracle against the transformers logits recorded with the fixture.
+void check_oracle(const fs::path& dir) {
+  auto model = Model::open(dir);
+  auto ids = read_ids(dir);
+  auto ref = read_f32(dir / "logits.f32");
+  auto backend = make_cpu_backend(*model, {int64_t(ids.size())});
+  std::vector<float> logits;
+  backend->forward(ids, LogitsMode::All, logits, nullptr);
+  const Compare c = compare(ref, logits, model->spec().vocab_size);
   char buf[96];
-  std::snprintf(buf, sizeof buf, "max relative logit error %.2e", err / mx);
-  row("cpu oracle = transformers: " + dir.filename().string(), logits.size() == ref.size() && err / mx < 2e-5,
-      buf);
+  std::snprintf(buf, sizeof buf, "max relative logit error %.2e", c.rel);
+  row("cpu oracle = transformers: " + dir.filename().string(), c.finite && c.rel < 2e-5, buf);
+}
+
+// One decode step's routing (1 position) into row `pos` of `all`.
+void put_routing(RoutingBatch& all, int64_t pos, const RoutingBatch& step) {
+  const size_t width = size_t(all.n_moe_layers * all.top_k);
+  if (step.experts.size() != width) return;  // left at -1: counts as a mismatch
+  std::copy(step.experts.begin(), step.experts.end(), all.experts_at(pos, 0));
+}
+
+struct Groups {
+  Totals forward, decode, sampled;
+};
+
+// CUDA prefill, CUDA decode steps and greedy device sampling against the CPU oracle on `ids`.
+void check_parity(const std::string& name, const Model& model, const std::vector<int32_t>& ids, Groups& g) {
+  const int64_t V = model.spec().vocab_size, n = int64_t(ids.size());
+  BackendOptions o;
+  o.context_length = n;
+  std::vector<float> ref;
+  RoutingBatch rref;
+  make_cpu_backend(model, o)->forward(ids, LogitsMode::All, ref, &rref);
+  auto gpu = make_cuda_backend(model, o);
+
+  std::vector<float> got(ref.size(), kPoison);
+  RoutingBatch rgot;
+  gpu->forward(ids, LogitsMode::All, got, &rgot);
+  Compare c = compare(ref, got, V, &rref, &rgot);
+  g.forward.add(c);
+  row("prefill = cpu: " + name, c.finite && c.rel < kTolerance, describe(c));
+
+  gpu->truncate(0);
+  std::vector<float> dec(ref.size(), kPoison), step;
+  RoutingBatch rdec, rstep;
+  rdec.reset(n, rref.n_moe_layers, rref.top_k);
+  for (int64_t i = 0; i < n; ++i) {
+    step.assign(size_t(V), kPoison);
+    gpu->forward(std::span<const int32_t>(&ids[size_t(i)], 1), LogitsMode::Last, step, &rstep);
+    if (int64_t(step.size()) == V) std::copy(step.begin(), step.end(), dec.begin() + i * V);
+    put_routing(rdec, i, rstep);
+  }
+  c = compare(ref, dec, V, &rref, &rdec);
+  g.decode.add(c);
+  row("decode steps = cpu: " + name, c.finite && c.rel < kTolerance && gpu->cache_length() == n, describe(c));
+
+  // Greedy decode_sample, teacher-forced: the device sampler's token is its own step's argmax exactly, and
+  // agrees with the CPU's argmax as often as the logits do.
+  gpu->truncate(0);
+  std::vector<int32_t> history;
+  int64_t own = 0, cpu = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    history.push_back(ids[size_t(i)]);
+    const SampleResult r = gpu->decode_sample(ids[size_t(i)], greedy(), history, uint64_t(i), 0, nullptr);
+    own += r.token == argmax_row(dec, i, V);
+    cpu += r.token == argmax_row(ref, i, V);
+  }
+  g.sampled.rows += n;
+  g.sampled.top1 += cpu;
+  row("decode_sample greedy = argmax: " + name, own == n,
+      std::to_string(own) + "/" + std::to_string(n) + " = own step's argmax, " + std::to_string(cpu) + "/" +
+          std::to_string(n) + " = cpu argmax");
+}
+
+void check_group(const std::string& name, const Totals& t) {
+  row(name, t.top1_share() >= 0.99 && t.routing_share() >= 0.98, t.describe());
+}
+
+// Decode with graphs and without on the same weights: the prompt one token at a time, 64 greedy
+// decode_sample steps, then 8 more teacher-forced steps, comparing every logit and every token.
+void check_graphs(const std::string& name, const Model& model, const std::vector<int32_t>& prompt) {
+  const int64_t V = model.spec().vocab_size, gen = 64, extra = 8;
+  BackendOptions o;
+  o.context_length = int64_t(prompt.size()) + gen + extra + 1;
+  o.cuda_graphs = true;
+  auto graphs = make_cuda_backend(model, o);
+  o.cuda_graphs = false;
+  auto eager = make_cuda_backend(model, o);
+  double diff = 0, mx = 0;
+  bool bit_equal = true, finite = true;
+  std::vector<float> la, lb;
+  auto step_both = [&](int32_t token) {
+    la.assign(size_t(V), kPoison);
+    lb.assign(size_t(V), kPoison);
+    graphs->forward(std::span<const int32_t>(&token, 1), LogitsMode::Last, la, nullptr);
+    eager->forward(std::span<const int32_t>(&token, 1), LogitsMode::Last, lb, nullptr);
+    bit_equal &= la.size() == lb.size() && std::memcmp(la.data(), lb.data(), la.size() * 4) == 0;
+    for (size_t i = 0; i < la.size() && i < lb.size(); ++i) {
+      finite &= std::isfinite(la[i]) && std::isfinite(lb[i]);
+      diff = std::max(diff, double(std::fabs(la[i] - lb[i])));
+      mx = std::max(mx, double(std::fabs(lb[i])));
+    }
+  };
+  for (int32_t t : prompt)
+    step_both(t);
+  std::vector<int32_t> ha = prompt, hb = prompt, gen_a, gen_b;
+  int32_t ta = int32_t(argmax_row(la, 0, V)), tb = int32_t(argmax_row(lb, 0, V));
+  for (int64_t i = 0; i < gen; ++i) {
+    ha.push_back(ta);
+    hb.push_back(tb);
+    ta = graphs->decode_sample(ta, greedy(), ha, uint64_t(i), 0, nullptr).token;
+    tb = eager->decode_sample(tb, greedy(), hb, uint64_t(i), 0, nullptr).token;
+    gen_a.push_back(ta);
+    gen_b.push_back(tb);
+  }
+  for (int64_t i = 0; i < extra; ++i)
+    step_both(gen_a[size_t(i)]);
+  int64_t same = 0;
+  for (size_t i = 0; i < gen_a.size(); ++i)
+    same += gen_a[i] == gen_b[i];
+  const double rel = mx > 0 ? diff / mx : diff;
+  char buf[200];
+  std::snprintf(buf, sizeof buf,
+                "%zu + %lld steps: %s (max |diff| %.1e of max |logit|), %lld/%lld tokens equal",
+                prompt.size(), (long long)extra, bit_equal ? "bit-equal" : "differ", rel, (long long)same,
+                (long long)gen);
+  row("graph replay = eager: " + name, finite && (bit_equal || rel <= 1e-6) && same == gen, buf);
+}
+
+// A random bf16 checkpoint of a real shape cut to `layers` layers with a small vocabulary (the lm_head is
+// not what is being tested, and the file stays quick to write); the caller removes the folder.
+fs::path write_real_shape(const std::string& preset, int64_t layers) {
+  auto cfg = preset_config(preset);
+  cfg["num_hidden_layers"] = layers;
+  cfg["vocab_size"] = 4096;
+  const fs::path dir = fs::temp_directory_path() / ("moe-gpu-check-" + preset);
+  fs::remove_all(dir);
+  write_random_checkpoint(dir, cfg, 11, DType::BF16);
+  return dir;
+}
+
+std::string gib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / double(1ull << 30));
+  return buf;
+}
+
+// A shape far larger than the GPU is refused cleanly, and the process goes on working afterwards.
+void check_oom(const fs::path& fixture) {
+  GpuMemory before;
+  if (!gpu_memory(0, before)) {
+    row("out of memory reported", false, "gpu_memory failed");
+    return;
+  }
+  auto cfg = preset_config("mixtral-8x7b");
+  ModelSpec spec = parse_model_config(cfg, "mixtral-8x7b");
+  while (double(cuda_memory_plan(spec, 4096).total()) < 1.25 * double(before.total)) {
+    cfg["num_hidden_layers"] = cfg["num_hidden_layers"].get<int64_t>() * 2;
+    spec = parse_model_config(cfg, "mixtral-8x7b");
+  }
+  const std::string what = "mixtral-8x7b x " + std::to_string(spec.num_layers) + " layers (" +
+                           gib(double(cuda_memory_plan(spec, 4096).total())) + ")";
+  try {
+    BackendOptions o;
+    o.context_length = 4096;
+    auto b = make_cuda_backend_random(spec, 1, o);
+    row("out of memory reported: " + what, false, "no error: the backend was made");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    const bool says = m.find("out of") != std::string::npos && m.find("memory") != std::string::npos &&
+                      m.find("short") != std::string::npos;
+    row("out of memory reported: " + what, says, m.substr(0, 400));
+  } catch (const std::exception& e) {
+    row("out of memory reported: " + what, false, std::string("not a moe::Error: ") + e.what());
+  }
+  GpuMemory after;
+  gpu_memory(0, after);
+  row("out of memory leaves the memory free", after.free + (64ull << 20) >= before.free,
+      "free " + gib(double(before.free)) + " before, " + gib(double(after.free)) + " after");
+  // The process still works: a fixture again, against the CPU.
+  auto model = Model::open(fixture);
+  const auto ids = read_ids(fixture);
+  std::vector<float> ref, got;
+  make_cpu_backend(*model, {int64_t(ids.size())})->forward(ids, LogitsMode::All, ref, nullptr);
+  got.assign(ref.size(), kPoison);
+  make_cuda_backend(*model, {int64_t(ids.size())})->forward(ids, LogitsMode::All, got, nullptr);
+  const Compare c = compare(ref, got, model->spec().vocab_size);
+  row("works after out of memory: " + fixture.filename().string(), c.finite && c.rel < kTolerance,
+      describe(c));
+}
+
+template <class F>
+void guarded(const std::string& name, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    row(name, false, e.what());
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const fs::path data = argc > 1 ? fs::path(argv[1]) : fs::path(MOE_TEST_DATA_DIR);
-  std::printf("| %-44s | %-4s | %s\n|---|---|---|\n", "check", "", "detail");
-  moe::GpuProbe probe = moe::probe_gpus();
+  const double t0 = now_s();
+  std::printf("| %-46s | %-4s | %s\n|---|---|---|\n", "gpu check", "", "detail");
+  GpuProbe probe = probe_gpus();
   row("GPU found by the engine's probe", !probe.gpus.empty(),
       probe.gpus.empty()
           ? probe.why_none
@@ -68,13 +307,43 @@ int main(int argc, char** argv) {
   for (const auto& e : fs::directory_iterator(data / "parity"))
     if (fs::exists(e.path() / "logits.f32")) fixtures.push_back(e.path());
   std::sort(fixtures.begin(), fixtures.end());
-  for (const auto& f : fixtures) {
-    try {
-      check_fixture(f);
-    } catch (const moe::Error& e) {
-      row("cpu oracle = transformers: " + f.filename().string(), false, e.what());
+  for (const auto& f : fixtures)
+    guarded("cpu oracle = transformers: " + f.filename().string(), [&] { check_oracle(f); });
+
+  if (!probe.gpus.empty()) {
+    Groups fixture_groups;
+    for (const auto& f : fixtures)
+      guarded("cuda = cpu: " + f.filename().string(),
+              [&] { check_parity(f.filename().string(), *Model::open(f), read_ids(f), fixture_groups); });
+    check_group("fixtures overall, prefill", fixture_groups.forward);
+    check_group("fixtures overall, decode steps", fixture_groups.decode);
+    check_group("fixtures overall, decode_sample tokens", fixture_groups.sampled);
+
+    for (const auto& f : fixtures)
+      guarded("graph replay = eager: " + f.filename().string(),
+              [&] { check_graphs(f.filename().string(), *Model::open(f), read_ids(f)); });
+
+    for (const char* preset : {"olmoe-1b-7b", "deepseek-v2-lite"}) {
+      const std::string name = std::string(preset) + " 2 layers";
+      guarded("real shape: " + name, [&] {
+        const double w0 = now_s();
+        const fs::path dir = write_real_shape(preset, 2);
+        std::printf("(%s: random bf16 checkpoint written in %.1f s)\n", name.c_str(), now_s() - w0);
+        auto model = Model::open(dir);
+        Groups g;
+        check_parity(name + ", 192 pos", *model, random_ids(192, model->spec().vocab_size, 5), g);
+        check_group(name + " overall, prefill", g.forward);
+        check_group(name + " overall, decode steps", g.decode);
+        check_group(name + " overall, decode_sample tokens", g.sampled);
+        check_graphs(name, *model, random_ids(32, model->spec().vocab_size, 6));
+        fs::remove_all(dir);
+      });
     }
+    if (!fixtures.empty()) guarded("out of memory", [&] { check_oom(fixtures.front()); });
   }
-  std::printf("%d check(s) failed\n", failures);
+
+  std::printf("\nmoe-gpu-check: %d check(s) failed in %.0f s\n", failures, now_s() - t0);
+  for (const auto& r : failed_rows)
+    std::printf("%s\n", r.c_str());
   return failures ? 1 : 0;
 }

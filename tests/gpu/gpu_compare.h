@@ -1,0 +1,92 @@
+// Comparison of a backend's logits and routing with the CPU oracle's, for moe-gpu-check: the largest logit
+// difference relative to the largest reference logit, top-1 agreement per row, and identical top-k expert
+// sets per (position, MoE layer). Counts are summed over models by Totals.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "moe/backend.h"
+
+namespace moe::gpucheck {
+
+struct Compare {
+  double rel = 0;  // max |got - ref| / max |ref|
+  int64_t rows = 0, top1 = 0;
+  int64_t route_pairs = 0, route_same = 0;
+  bool finite = true;  // every value of `got` written and finite (outputs are poisoned with NaN first)
+};
+
+inline int64_t argmax_row(const std::vector<float>& v, int64_t row, int64_t V) {
+  const auto begin = v.begin() + row * V;
+  return std::max_element(begin, begin + V) - begin;
+}
+
+inline Compare compare(const std::vector<float>& ref, const std::vector<float>& got, int64_t V,
+                       const RoutingBatch* rr = nullptr, const RoutingBatch* rg = nullptr) {
+  Compare c;
+  if (ref.size() != got.size() || ref.empty()) {
+    c.finite = false;
+    return c;
+  }
+  double err = 0, mx = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(got[i])) c.finite = false;
+    err = std::max(err, double(std::fabs(got[i] - ref[i])));
+    mx = std::max(mx, double(std::fabs(ref[i])));
+  }
+  c.rel = mx > 0 ? err / mx : err;
+  c.rows = int64_t(ref.size()) / V;
+  for (int64_t r = 0; r < c.rows; ++r)
+    c.top1 += argmax_row(ref, r, V) == argmax_row(got, r, V);
+  if (rr && rg) {
+    if (rr->experts.size() != rg->experts.size()) {
+      c.route_pairs =
+          int64_t(rr->experts.size()) / std::max<int64_t>(rr->top_k, 1);  // all count as different
+      return c;
+    }
+    const size_t k = size_t(std::max<int64_t>(rr->top_k, 1));
+    for (size_t i = 0; i + k <= rr->experts.size(); i += k) {
+      std::vector<int32_t> x(rr->experts.begin() + i, rr->experts.begin() + i + k);
+      std::vector<int32_t> y(rg->experts.begin() + i, rg->experts.begin() + i + k);
+      std::sort(x.begin(), x.end());
+      std::sort(y.begin(), y.end());
+      ++c.route_pairs;
+      c.route_same += x == y;
+    }
+  }
+  return c;
+}
+
+inline std::string describe(const Compare& c) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "rel %.2e, top-1 %lld/%lld, routing %lld/%lld%s", c.rel, (long long)c.top1,
+                (long long)c.rows, (long long)c.route_same, (long long)c.route_pairs,
+                c.finite ? "" : ", NON-FINITE or missing");
+  return buf;
+}
+
+struct Totals {
+  int64_t rows = 0, top1 = 0, pairs = 0, same = 0;
+  void add(const Compare& c) {
+    rows += c.rows;
+    top1 += c.top1;
+    pairs += c.route_pairs;
+    same += c.route_same;
+  }
+  double top1_share() const { return rows ? double(top1) / double(rows) : 0; }
+  double routing_share() const { return pairs ? double(same) / double(pairs) : 1; }
+  std::string describe() const {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "top-1 %lld/%lld (%.1f %%), routing %lld/%lld (%.1f %%)", (long long)top1,
+                  (long long)rows, 100 * top1_share(), (long long)same, (long long)pairs,
+                  100 * routing_share());
+    return buf;
+  }
+};
+
+}  // namespace moe::gpucheck
