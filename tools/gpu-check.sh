@@ -32,8 +32,9 @@ case "${1:-}" in
     ;;
   run)
     # MOE_CHECKS="gpu decode" runs only those check programs (default: every .gpu/moe-*-check); MOE_BENCH=0
-    # skips the benchmarks. Full logs go to $OUT; stdout ends with the failed rows and one benchmark table
-    # (the device tool shows only the last 12,000 characters).
+    # skips the benchmarks. Full logs go to $OUT, few files (the device tool brings back only a handful):
+    # one log per check, summary.txt, bench.log, bench-rows.md. Stdout ends with the failed rows and one
+    # benchmark table (the device tool shows only the last 12,000 characters).
     out=${OUT:-/tmp/gpu-check}
     mkdir -p "$out"
     [ -f .gpu/libs.tar.xz ] && tar xJf .gpu/libs.tar.xz -C .gpu
@@ -57,10 +58,11 @@ case "${1:-}" in
       [ "$rc" = 0 ] || status=1
       echo "$name: exit $rc, $(grep -c '| FAIL' "$out/$name.log") failed row(s), $((SECONDS - start)) s" |
         tee -a "$summary"
-      grep '| FAIL' "$out/$name.log" | awk '!seen[$0]++' | head -n 25 | cut -c 1-400 | tee -a "$summary"
+      grep '| FAIL' "$out/$name.log" | awk '!seen[$0]++' | head -n 25 | cut -c 1-300 >>"$summary"
     done
-    .gpu/moe-cli info tests/data/parity/deepseek_v3 >"$out/info.txt" 2>&1 || status=1
-    grep -E '^(plan|vram plan|gpu)' "$out/info.txt" | tee -a "$summary"
+    blog="$out/bench.log"
+    .gpu/moe-cli info tests/data/parity/deepseek_v3 >"$blog" 2>&1 || status=1
+    grep -E '^(plan|vram plan|gpu)' "$blog" >>"$summary"
 
     rows="$out/bench-rows.md"
     : >"$rows"
@@ -68,12 +70,13 @@ case "${1:-}" in
     bench() {
       local label=$1 start=$SECONDS
       shift
-      if timeout 180 .gpu/moe-cli bench "$@" --row >"$out/bench-$label.txt" 2>"$out/bench-$label.err"; then
-        cat "$out/bench-$label.txt" >>"$rows"
-      else
-        echo "| $label | failed: $(tail -c 300 "$out/bench-$label.err" | tr '\n' ' ') |" >>"$rows"
+      local err="$out/bench-$label.err"
+      if timeout 180 .gpu/moe-cli bench "$@" --row >>"$rows" 2>"$err"; then :; else
+        echo "| $label | failed: $(tail -c 300 "$err" | tr '\n' ' ') |" >>"$rows"
         status=1
       fi
+      { echo "== bench $label ($*): $((SECONDS - start)) s"; cat "$err"; } >>"$blog"
+      rm -f "$err"
       echo "bench $label: $((SECONDS - start)) s"
     }
     if [ "${MOE_BENCH:-1}" != 0 ]; then
