@@ -149,6 +149,7 @@ void ChatController::startAnswer(qint64 parentId) {
   p.sampling.seed =
       settings_.randomSeed ? QRandomGenerator::global()->generate64() : uint64_t(settings_.seed);
   p.max_tokens = settings_.maxTokens;
+  p.ignore_eos = ignore_eos_;
   emit generatingChanged(true);
   QMetaObject::invokeMethod(&worker_, "generate", Qt::QueuedConnection,
                             Q_ARG(moe::studio::GenerationRequest, r));
@@ -198,7 +199,8 @@ void ChatController::onFinished(const GenerationSummary& s) {
   stats.tokensPerSecond = s.decode_tokens_per_second;
   stats.stopReason = s.stop_reason;
   store_.finishMessage(answer_id_, stats);
-  view_.setMessageText(answer_view_index_, s.text);
+  // The streamed pieces already make the text; replacing it would drop their probabilities (token hover).
+  if (view_.messageText(answer_view_index_) != s.text) view_.setMessageText(answer_view_index_, s.text);
   view_.finishAssistant(
       tr("%1 tokens · %2 tok/s").arg(s.generated_tokens).arg(s.decode_tokens_per_second, 0, 'f', 1));
   if (stats.status == store::MessageStatus::Interrupted) view_.setInterrupted(answer_view_index_);

@@ -34,6 +34,8 @@ class ChatController : public QObject {
   // The model the next answers come from; its routing shape sizes the routing views.
   void setModel(const LoadedModelFacts& facts, const widgets::RoutingShape& shape);
   void setSettings(const widgets::SamplingSettings& settings) { settings_ = settings; }
+  // Answers run to max tokens, past the model's end-of-sequence tokens (benchmarks, long-run tests).
+  void setIgnoreEos(bool ignore) { ignore_eos_ = ignore; }
   // Opens a stored session (0: none) and replays its active branch and routing traces.
   void openSession(qint64 sessionId);
   qint64 sessionId() const { return session_; }
@@ -72,6 +74,7 @@ class ChatController : public QObject {
   widgets::ChatView& view_;
   widgets::RoutingData& routing_;
   widgets::SamplingSettings settings_;
+  bool ignore_eos_ = false;
   LoadedModelFacts model_;
 
   qint64 session_ = 0;

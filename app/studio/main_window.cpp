@@ -188,7 +188,7 @@ void MainWindow::buildDocks() {
 
   // Routing, under the chat (the heatmaps want width more than height).
   routing_panel_ = new widgets::RoutingPanel(routing_data_);
-  auto* routing_dock = new QDockWidget(tr("Expert routing"), this);
+  auto* routing_dock = routing_dock_ = new QDockWidget(tr("Expert routing"), this);
   routing_dock->setObjectName("routing");
   routing_dock->setWidget(routing_panel_);
   addDockWidget(Qt::BottomDockWidgetArea, routing_dock);

@@ -10,6 +10,7 @@
 #include "store/session_store.h"
 #include "studio/engine_types.h"
 
+class QDockWidget;
 class QLabel;
 class QLineEdit;
 class QListWidget;
@@ -47,6 +48,7 @@ class MainWindow : public QMainWindow {
   widgets::ChatInput* chatInput() const { return chat_input_; }
   widgets::RoutingData* routingData() const { return routing_data_; }
   widgets::RoutingPanel* routingPanel() const { return routing_panel_; }
+  QDockWidget* routingDock() const { return routing_dock_; }
   ChatController* controller() const { return controller_; }
   QListWidget* sessionList() const { return session_list_; }
 
@@ -79,6 +81,7 @@ class MainWindow : public QMainWindow {
   widgets::ModelPanel* model_panel_ = nullptr;
   widgets::RoutingData* routing_data_ = nullptr;
   widgets::RoutingPanel* routing_panel_ = nullptr;
+  QDockWidget* routing_dock_ = nullptr;
   QListWidget* session_list_ = nullptr;
   QLineEdit* search_ = nullptr;
   QMenu* recent_menu_ = nullptr;

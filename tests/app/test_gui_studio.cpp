@@ -5,8 +5,10 @@
 // while chatting and of the routing dock are written to $MOE_SCREENSHOT_DIR (default /tmp/moe-screenshots).
 #include <QDir>
 #include <QPlainTextEdit>
+#include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTemporaryDir>
+#include <QToolTip>
 #include <QtTest>
 #include <numeric>
 
@@ -72,6 +74,42 @@ class GuiStudioTest : public QObject {
     window.grab().save(screenshot_dir() + "/main-window-chat.png");
     window.routingPanel()->grab().save(screenshot_dir() + "/routing-dock.png");
     qInfo("screenshots in %s", qPrintable(screenshot_dir()));
+
+    // Hovering a generated token of the finished answer (Qt's tool-tip event where the mouse rests) shows its
+    // probability, its logprob and the top alternatives.
+    {
+      auto* view = window.chatView();
+      int token = -1;
+      QPoint at;
+      for (int t = int(summary.generated_tokens) - 1; t >= 0 && token < 0; --t) {
+        const QRect r = view->tokenRect(1, t);
+        if (!r.isEmpty() && r.width() > 4 && view->viewport()->geometry().contains(r.center())) {
+          token = t;
+          at = r.center();
+        }
+      }
+      QVERIFY2(token >= 0, "no generated token is on screen");
+      QWidget* target = view->childAt(at);
+      QVERIFY(target);
+      const QPoint local = target->mapFrom(view, at);
+      QSignalSpy hovered(view, &widgets::ChatView::tokenHovered);
+      QTest::mouseMove(target, local);
+      QHelpEvent help(QEvent::ToolTip, local, target->mapToGlobal(local));
+      QApplication::sendEvent(target, &help);
+      QCOMPARE(hovered.count(), 1);
+      QCOMPARE(hovered.at(0).at(0).toInt(), 1);
+      QCOMPARE(hovered.at(0).at(1).toInt(), token);
+      QTRY_VERIFY(QToolTip::isVisible());
+      const QString tip = QToolTip::text();
+      static const QRegularExpression logprob(R"(\(logprob (-?\d+\.\d{3})\))");
+      const auto m = logprob.match(tip);
+      QVERIFY2(m.hasMatch(), qPrintable(tip));
+      QVERIFY(m.captured(1).toDouble() <= 0);
+      QVERIFY2(tip.count("<tr>") >= 2, qPrintable(tip));  // the top alternatives (at least 5 are asked for)
+      QVERIFY2(tip.count(" %") >= 3, qPrintable(tip));    // the token's probability and the alternatives'
+      window.grab().save(screenshot_dir() + "/main-window-token-hover.png");
+      QToolTip::hideText();
+    }
 
     // The database holds the user message and the finished answer, with its routing trace.
     const qint64 session = window.controller()->sessionId();
