@@ -27,6 +27,7 @@ namespace {
 // Kernel tickets in State::counters.
 constexpr int kStatsCounter = 0;  // passes use 1..kMaxPasses-1
 constexpr int kGatherCounter = 7;
+constexpr int kSmallSort = 256;  // candidate sets up to this size are ranked by counting
 
 // top_k as the TopK path uses it: at least 1, at most the vocabulary and the fast limit.
 __device__ inline int fast_k(const StepParams& p, int32_t vocab) {
@@ -78,6 +79,68 @@ __device__ void select_step(const Workspace& w, int shift) {
     w.hist[i] = 0;
 }
 
+__device__ inline ull warp_max(ull v) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const ull x = __shfl_xor_sync(0xffffffffu, v, o);
+    v = x > v ? x : v;
+  }
+  return v;
+}
+
+// Last block of the statistics pass: the n_top best raw logits from the blocks' lists. The n_top-th best
+// overall is at least every block's n_top-th best, so only entries at or above the largest of those
+// (raw_theta) can be in the answer: usually a few dozen, ranked by counting (keys are unique). Should
+// more than kRankCap pass the filter (it cannot with distinct lists of this size unless nb is huge), the
+// answer is found by rounds instead.
+constexpr int kRankCap = 1024;
+__device__ void merge_raw_top(const Workspace& w, const float* logits, int nb, int n_top, float log_z,
+                              SampleOut* out) {
+  __shared__ ull s_keep[kRankCap];
+  __shared__ uint32_t s_n;
+  __shared__ ull su[33];
+  const int tid = threadIdx.x;
+  if (tid == 0) s_n = 0;
+  __syncthreads();
+  const ull theta = __ldcg(&w.st->raw_theta);
+  for (int i = tid; i < nb * n_top; i += kThreads) {
+    const ull c = __ldcg(&w.blk_raw[size_t(i / n_top) * kMaxTopLogprobs + i % n_top]);
+    if (c >= theta) {
+      const uint32_t at = atomicAdd(&s_n, 1u);
+      if (at < uint32_t(kRankCap)) s_keep[at] = c;
+    }
+  }
+  __syncthreads();
+  const int m = int(s_n);
+  if (m <= kRankCap) {
+    for (int i = tid; i < m; i += kThreads) {
+      const ull c = s_keep[i];
+      int rank = 0;
+      for (int q = 0; q < m; ++q)
+        rank += s_keep[q] > c;
+      if (rank < n_top) {
+        const int32_t id = composite_id(c);
+        out->top_ids[rank] = id;
+        out->top_logprobs[rank] = logits[id] - log_z;
+      }
+    }
+    return;
+  }
+  ull prev = ~0ull;
+  for (int r = 0; r < n_top; ++r) {
+    ull loc = 0;
+    for (int i = tid; i < nb * n_top; i += kThreads) {
+      const ull c = __ldcg(&w.blk_raw[size_t(i / n_top) * kMaxTopLogprobs + i % n_top]);
+      if (c < prev && c > loc) loc = c;
+    }
+    prev = block_all_reduce<kThreads>(loc, MaxOp{}, 0ull, su);
+    if (tid == 0) {
+      const int32_t id = composite_id(prev);
+      out->top_ids[r] = id;
+      out->top_logprobs[r] = logits[id] - log_z;
+    }
+  }
+}
+
 // Statistics pass (all modes); TopK: also the first radix-select pass; FullSort: writes the keys to sort.
 template <SamplerMode M>
 __global__ void __launch_bounds__(kThreads)
@@ -87,6 +150,7 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float sf[33];
   __shared__ double sd[33];
   __shared__ ull su[33];
+  __shared__ ull s_wtop[kThreads / 32][kMaxTopLogprobs];
   const StepParams p = *params;
   const bool pen = penalties_on(p);
   const int n_top = min(max(p.top_logprobs, 0), min(kMaxTopLogprobs, vocab));
@@ -125,20 +189,45 @@ __global__ void __launch_bounds__(kThreads)
   }
   s = block_all_reduce<kThreads>(s, SumOp{}, 0.0, sd);
   best = block_all_reduce<kThreads>(best, MaxOp{}, 0ull, su);
-  // This block's best raw logits, best first: n_top rounds of "largest key below the previous one".
-  ull prev = ~0ull;
-  for (int r = 0; r < n_top; ++r) {
-    ull loc = 0;
+  // This block's best raw logits, best first: each warp takes its n_top best by rounds of "largest key
+  // below the previous one" over its 256 logits (shuffles only), then warp 0 merges the 8 warps' lists the
+  // same way. The block's n_top-th best raises the global threshold the last block filters with.
+  if (n_top > 0) {
+    const int warp = tid >> 5, lane = tid & 31;
+    ull prev = ~0ull;
+    for (int r = 0; r < n_top; ++r) {
+      ull loc = 0;
 #pragma unroll
-    for (int j = 0; j < kItems; ++j) {
-      const int32_t i = b * kChunk + j * kThreads + tid;
-      if (i < vocab) {
-        const ull c = composite(raw[j], i);
-        if (c < prev && c > loc) loc = c;
+      for (int j = 0; j < kItems; ++j) {
+        const int32_t i = b * kChunk + j * kThreads + tid;
+        if (i < vocab) {
+          const ull c = composite(raw[j], i);
+          if (c < prev && c > loc) loc = c;
+        }
       }
+      prev = warp_max(loc);
+      if (lane == 0) s_wtop[warp][r] = prev;
     }
-    prev = block_all_reduce<kThreads>(loc, MaxOp{}, 0ull, su);
-    if (tid == 0) w.blk_raw[size_t(b) * kMaxTopLogprobs + r] = prev;
+    __syncthreads();
+    if (warp == 0) {
+      ull mine[kThreads / 32 * kMaxTopLogprobs / 32 + 1];
+      constexpr int kPerLane = kThreads / 32 * kMaxTopLogprobs / 32 + 1;
+#pragma unroll
+      for (int q = 0; q < kPerLane; ++q) {
+        const int e = lane + 32 * q, wsrc = e / kMaxTopLogprobs, r = e % kMaxTopLogprobs;
+        mine[q] = wsrc < kThreads / 32 && r < n_top ? s_wtop[wsrc][r] : 0ull;
+      }
+      prev = ~0ull;
+      for (int r = 0; r < n_top; ++r) {
+        ull loc = 0;
+#pragma unroll
+        for (int q = 0; q < kPerLane; ++q)
+          if (mine[q] < prev && mine[q] > loc) loc = mine[q];
+        prev = warp_max(loc);
+        if (lane == 0) w.blk_raw[size_t(b) * kMaxTopLogprobs + r] = prev;
+      }
+      if (lane == 0) atomicMax(&w.st->raw_theta, prev);
+    }
   }
   if constexpr (M == SamplerMode::TopK) {
     for (int i = tid; i < kBins; i += kThreads)
@@ -170,20 +259,7 @@ __global__ void __launch_bounds__(kThreads)
   z = block_all_reduce<kThreads>(z, SumOp{}, 0.0, sd);
   best = block_all_reduce<kThreads>(best, MaxOp{}, 0ull, su);
   const float log_z = float(log(z)) + mx;
-  prev = ~0ull;
-  for (int r = 0; r < n_top; ++r) {
-    ull loc = 0;
-    for (int i = tid; i < nb * n_top; i += kThreads) {
-      const ull c = __ldcg(&w.blk_raw[size_t(i / n_top) * kMaxTopLogprobs + i % n_top]);
-      if (c < prev && c > loc) loc = c;
-    }
-    prev = block_all_reduce<kThreads>(loc, MaxOp{}, 0ull, su);
-    if (tid == 0) {
-      const int32_t id = composite_id(prev);
-      out->top_ids[r] = id;
-      out->top_logprobs[r] = logits[id] - log_z;
-    }
-  }
+  if (n_top > 0) merge_raw_top(w, logits, nb, n_top, log_z, out);
   if (tid >= n_top && tid < kMaxTopLogprobs) {
     out->top_ids[tid] = -1;
     out->top_logprobs[tid] = 0;
@@ -246,6 +322,7 @@ __global__ void __launch_bounds__(kGatherThreads)
   __shared__ union {
     typename Sort::TempStorage sort;
     typename Scan::TempStorage scan;
+    ull small[2][kSmallSort];
   } tmp;
   __shared__ double sd[33];
   __shared__ uint32_t su[33];
@@ -279,20 +356,37 @@ __global__ void __launch_bounds__(kGatherThreads)
     if (slot[j] != ~0u && s_base + slot[j] < uint32_t(kCand)) w.cand[s_base + slot[j]] = key[j];
   if (!last_block(&w.st->counters[kGatherCounter])) return;
 
-  // Last block: sort the candidates best first, on (value, id) packed into 32 + id_bits bits.
+  // Last block: sort the candidates best first, as keys of (value, id) packed into 32 + id_bits bits: a few
+  // (the usual case) by counting, each key's position being the number of keys above it (keys are
+  // unique); more by cub::BlockRadixSort.
   const int n = min(int(__ldcg(&w.st->n_cand)), kCand);
   const int k = min(fast_k(p, vocab), n);
   const ull id_mask = (1ull << id_bits) - 1;
-#pragma unroll
-  for (int j = 0; j < kGatherItems; ++j) {
-    const int pos = tid * kGatherItems + j;
-    key[j] = 0;
-    if (pos < n) {
-      const ull c = __ldcg(&w.cand[pos]);
-      key[j] = (ull(uint32_t(c >> 32)) << id_bits) | (id_mask - ull(composite_id(c)));
+  auto pack = [&](ull c) { return (ull(uint32_t(c >> 32)) << id_bits) | (id_mask - ull(composite_id(c))); };
+  if (n <= kSmallSort) {
+    const ull c = tid < n ? __ldcg(&w.cand[tid]) : 0ull;
+    if (tid < n) tmp.small[0][tid] = c;
+    __syncthreads();
+    if (tid < n) {
+      int rank = 0;
+      for (int q = 0; q < n; ++q)
+        rank += tmp.small[0][q] > c;
+      tmp.small[1][rank] = c;
     }
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < kGatherItems; ++j) {
+      const int pos = tid * kGatherItems + j;
+      key[j] = pos < n ? pack(tmp.small[1][pos]) : 0ull;
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < kGatherItems; ++j) {
+      const int pos = tid * kGatherItems + j;
+      key[j] = pos < n ? pack(__ldcg(&w.cand[pos])) : 0ull;
+    }
+    Sort(tmp.sort).SortDescending(key, 0, 32 + id_bits);
   }
-  Sort(tmp.sort).SortDescending(key, 0, 32 + id_bits);
   __syncthreads();
   int32_t id[kGatherItems];
   float val[kGatherItems];
@@ -391,6 +485,10 @@ void enqueue_mark_seen(CudaContext& c) {
 }
 
 void enqueue_sample(CudaContext& c, SamplerMode mode) {
+  sampler_detail::enqueue_sample_stages(c, mode, 1 << 20);
+}
+
+void sampler_detail::enqueue_sample_stages(CudaContext& c, SamplerMode mode, int stages) {
   const int32_t vocab = checked_vocab(c);
   const Workspace w = workspace_layout(c.d.sampler_workspace, vocab);
   if (!c.d.sampler_workspace || (c.d.sampler_workspace_bytes && c.d.sampler_workspace_bytes < w.total))
@@ -398,6 +496,7 @@ void enqueue_sample(CudaContext& c, SamplerMode mode) {
                 " bytes, needs " + std::to_string(w.total));
   const int nb = int(num_blocks(vocab));
   MOE_CUDA_CHECK(cudaMemsetAsync(w.st, 0, w.zero_bytes, c.stream));
+  if (stages < 1) return;
   const float* logits = c.d.logits;
   switch (mode) {
     case SamplerMode::Greedy:
@@ -411,12 +510,14 @@ void enqueue_sample(CudaContext& c, SamplerMode mode) {
       MOE_CUDA_LAUNCHED();
       // Passes 1..5 refine the prefix; each returns at once when an earlier one finished the selection.
       for (int pass = 1; pass < kMaxPasses; ++pass) {
+        if (stages < 1 + pass) return;
         const int shift = 64 - kDigitBits * (pass + 1);
         const int width = shift >= 0 ? kDigitBits : kDigitBits + shift;
         select_pass_kernel<<<nb, kThreads, 0, c.stream>>>(logits, c.d.params, c.d.seen, w, vocab, pass,
                                                           shift >= 0 ? shift : 0, width);
         MOE_CUDA_LAUNCHED();
       }
+      if (stages < 1 + kMaxPasses) return;
       int id_bits = 1;
       while ((int64_t(1) << id_bits) < vocab)
         ++id_bits;
@@ -429,7 +530,7 @@ void enqueue_sample(CudaContext& c, SamplerMode mode) {
       stats_kernel<SamplerMode::FullSort>
           <<<nb, kThreads, 0, c.stream>>>(logits, c.d.params, c.d.seen, w, vocab, c.d.sample);
       MOE_CUDA_LAUNCHED();
-      enqueue_full_sort(c, w, vocab);
+      enqueue_full_sort(c, w, vocab, stages - 1);
       break;
   }
 }

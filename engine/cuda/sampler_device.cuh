@@ -39,6 +39,7 @@ struct State {
   uint32_t first_topp, first_minp;  // full-sort path: first index reaching top-p / below min-p (~0u: none)
   float log_z;                      // log-sum-exp of the raw logits
   unsigned long long best;          // key of the penalised argmax
+  unsigned long long raw_theta;     // largest per-block n_top-th best raw key (a floor for the answer)
   double sum;                       // full-sort path: sum of exp((l - top) / T)
 };
 
@@ -213,7 +214,10 @@ __device__ inline void write_token(SampleOut* out, const float* logits, int32_t 
 
 #endif  // __CUDACC__
 
-// Host: enqueues the full-sort path after the statistics pass (sampler_fullsort.cu).
-void enqueue_full_sort(CudaContext& c, const Workspace& w, int64_t vocab);
+// Host: enqueues the full-sort path after the statistics pass (sampler_fullsort.cu); at most `stages`
+// launches (the sort counts as one).
+void enqueue_full_sort(CudaContext& c, const Workspace& w, int64_t vocab, int stages);
+// enqueue_sample cut after the memset and `stages` launches, for timing the parts (moe-sampler-check).
+void enqueue_sample_stages(CudaContext& c, SamplerMode mode, int stages);
 
 }  // namespace moe::cuda::sampler_detail

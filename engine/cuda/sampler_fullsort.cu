@@ -139,7 +139,8 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-void enqueue_full_sort(CudaContext& c, const Workspace& w, int64_t vocab) {
+void enqueue_full_sort(CudaContext& c, const Workspace& w, int64_t vocab, int stages) {
+  if (stages < 1) return;
   cub::DoubleBuffer<uint32_t> keys(w.keys[0], w.keys[1]);
   cub::DoubleBuffer<int32_t> vals(w.ids[0], w.ids[1]);
   size_t bytes = 0;
@@ -150,10 +151,12 @@ void enqueue_full_sort(CudaContext& c, const Workspace& w, int64_t vocab) {
                 " bytes of temporary storage, " + std::to_string(w.sort_temp_bytes) + " reserved");
   MOE_CUDA_CHECK(
       cub::DeviceRadixSort::SortPairsDescending(w.sort_temp, bytes, keys, vals, int(vocab), 0, 32, c.stream));
+  if (stages < 2) return;
   // The double buffers' selector is set on the host: it tells which buffer holds the sorted result.
   const int nb = int(num_blocks(vocab));
   full_sum_kernel<<<nb, kThreads, 0, c.stream>>>(keys.Current(), c.d.params, w, int32_t(vocab));
   MOE_CUDA_LAUNCHED();
+  if (stages < 3) return;
   full_draw_kernel<<<nb, kThreads, 0, c.stream>>>(keys.Current(), vals.Current(), c.d.logits, c.d.params, w,
                                                   int32_t(vocab), c.d.sample);
   MOE_CUDA_LAUNCHED();

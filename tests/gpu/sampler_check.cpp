@@ -23,6 +23,7 @@
 
 #include "cuda/cuda_context.h"
 #include "cuda/sampler.h"
+#include "cuda/sampler_device.cuh"
 #include "moe/sampler.h"
 
 using namespace moe;
@@ -525,6 +526,30 @@ void timing_checks() {
     }
     CK(cudaGraphExecDestroy(exec));
     CK(cudaGraphDestroy(graph));
+    // Where the time goes: graphs of the memset and the first s launches (cumulative).
+    const int max_stages = mode == SamplerMode::Greedy ? 1 : mode == SamplerMode::TopK ? 7 : 4;
+    std::string stages;
+    for (int s = 0; s <= max_stages; ++s) {
+      CK(cudaStreamBeginCapture(rig.c.stream, cudaStreamCaptureModeThreadLocal));
+      sampler_detail::enqueue_sample_stages(rig.c, mode, s);
+      CK(cudaStreamEndCapture(rig.c.stream, &graph));
+      CK(cudaGraphInstantiate(&exec, graph, 0));
+      for (int i = 0; i < 10; ++i)
+        CK(cudaGraphLaunch(exec, rig.c.stream));
+      CK(cudaEventRecord(e0, rig.c.stream));
+      for (int i = 0; i < 300; ++i)
+        CK(cudaGraphLaunch(exec, rig.c.stream));
+      CK(cudaEventRecord(e1, rig.c.stream));
+      CK(cudaEventSynchronize(e1));
+      float ms = 0;
+      CK(cudaEventElapsedTime(&ms, e0, e1));
+      char part[32];
+      std::snprintf(part, sizeof part, "%s%.1f", s ? " " : "", 1000.0 * ms / 300);
+      stages += part;
+      CK(cudaGraphExecDestroy(exec));
+      CK(cudaGraphDestroy(graph));
+    }
+    std::printf("    %s cumulative us by launches (memset, +1, +2, ...): %s\n", cs.name, stages.c_str());
     char buf[200];
     std::snprintf(buf, sizeof buf, "%-8s %7.1f us/sample (stream) %7.1f us (graph); graph vs cpu %d/%d",
                   mode_name(mode), 1000.0 * ms_stream / kIters, 1000.0 * ms_graph / kIters, same, tries);
