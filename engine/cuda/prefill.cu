@@ -280,25 +280,36 @@ void attention_mla(Ctx& x, int64_t l) {
   profiler().mark(kAttention, x.st);
 }
 
-// Dense MLP (or a shared expert): act_s = silu(gate xn) * (up xn) in the grouped kernel's dense mode, then
-// the down projection: into the residual (beta 1) or into `out`.
+// Dense MLP (or a shared expert): act_s = silu(gate xn) * (up xn), then the down projection into the
+// residual (beta 1) or into `out`. Gate/up run in the grouped kernel's dense mode (fused SiLU, no fp32
+// intermediate), or with MOE_PREFILL_DENSE_CUBLAS=1 as one cuBLAS batched GEMM to fp32 and a SiLU pass.
 void always_mlp(Ctx& x, const DeviceLayer& w, float* out, float beta) {
   void* ws = x.c.prefill_workspace;
   const int64_t H = x.s.hidden_size, Ia = w.always_inter;
-  GroupedGemmArgs g{};
-  g.A = at<bf16>(ws, x.L.xn);
-  g.lda = H;
-  g.B = w.always_gate;
-  g.B2 = w.always_up;
-  g.N = Ia;
-  g.K = H;
-  g.max_tiles = (x.n + kMoeTileM - 1) / kMoeTileM;
-  g.M = x.n;
-  g.C = at<bf16>(ws, x.L.act_s);
-  g.ldc = Ia;
-  g.swiglu = true;
-  launch_grouped_gemm(g, x.st);
-  gemm(x.c, x.n, H, Ia, at<bf16>(ws, x.L.act_s), Ia, w.always_down, Ia, out, CUDA_R_32F, H, beta);
+  bf16* act = at<bf16>(ws, x.L.act_s);
+  if (env_flag("MOE_PREFILL_DENSE_CUBLAS")) {
+    float* gu = at<float>(ws, x.L.gu);
+    const float one = 1.0f, zero = 0.0f;
+    MOE_CUDA_CHECK(cublasGemmStridedBatchedEx(
+        x.c.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(Ia), int(x.n), int(H), &one, w.always_gate, CUDA_R_16BF,
+        int(H), w.always_up - w.always_gate, at<bf16>(ws, x.L.xn), CUDA_R_16BF, int(H), 0, &zero, gu,
+        CUDA_R_32F, int(Ia), x.n * Ia, 2, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    launch_silu_mul(gu, gu + x.n * Ia, x.n * Ia, act, x.st);
+  } else {
+    GroupedGemmArgs g{};
+    g.A = at<bf16>(ws, x.L.xn);
+    g.lda = H;
+    g.B = w.always_gate;
+    g.B2 = w.always_up;
+    g.N = Ia;
+    g.K = H;
+    g.M = x.n;
+    g.C = act;
+    g.ldc = Ia;
+    g.swiglu = true;
+    launch_grouped_gemm(g, grouped_gemm_variant(), x.st);
+  }
+  gemm(x.c, x.n, H, Ia, act, Ia, w.always_down, Ia, out, CUDA_R_32F, H, beta);
 }
 
 void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weights) {
@@ -341,7 +352,8 @@ void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weig
   int32_t* slot_of = at<int32_t>(ws, x.L.slot_of);
   int32_t* row_token = at<int32_t>(ws, x.L.row_token);
   int4* tiles = at<int4>(ws, x.L.tiles);
-  launch_moe_plan(r.topk_ids, x.n, k, E, at<int32_t>(ws, x.L.counts), slot_of, row_token, tiles,
+  const int variant = grouped_gemm_variant(), tile_m = grouped_gemm_tile_m(variant);
+  launch_moe_plan(r.topk_ids, x.n, k, E, tile_m, at<int32_t>(ws, x.L.counts), slot_of, row_token, tiles,
                   x.L.max_tiles, x.st);
 
   // Experts of a stack are one slot each of the weight layout (rounded up to its alignment): the distance
@@ -349,7 +361,7 @@ void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weig
   const int64_t stride = (w.experts_up - w.experts_gate) / E;
   if (stride < I * H || (w.experts_down - w.experts_up) / E != stride)
     throw Error("prefill: unexpected expert weight layout");
-  const int64_t grid_tiles = std::min<int64_t>(x.L.max_tiles, (x.n * k + kMoeTileM - 1) / kMoeTileM + E);
+  const int64_t grid_tiles = std::min<int64_t>(x.L.max_tiles, (x.n * k + tile_m - 1) / tile_m + E);
 
   GroupedGemmArgs g{};
   g.A = at<bf16>(ws, x.L.xn);
@@ -366,7 +378,7 @@ void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weig
   g.C = at<bf16>(ws, x.L.act);
   g.ldc = I;
   g.swiglu = true;
-  launch_grouped_gemm(g, x.st);
+  launch_grouped_gemm(g, variant, x.st);
   profiler().mark(kExpertsUp, x.st);
 
   GroupedGemmArgs d{};
@@ -382,7 +394,7 @@ void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weig
   d.C = at<float>(ws, x.L.yperm);
   d.ldc = H;
   d.swiglu = false;
-  launch_grouped_gemm(d, x.st);
+  launch_grouped_gemm(d, variant, x.st);
   profiler().mark(kExpertsDown, x.st);
 
   float* ys = nullptr;
@@ -457,7 +469,10 @@ PrefillLayout prefill_layout(const ModelSpec& s, int64_t C) {
       ia = std::max(ia, size_t(s.shared_expert_intermediate_size));
     }
   }
-  if (ia > 0) L.act_s = take(c * ia * 2);
+  if (ia > 0) {
+    L.act_s = take(c * ia * 2);
+    L.gu = take(2 * c * ia * 4);  // only for MOE_PREFILL_DENSE_CUBLAS (measurement)
+  }
   L.total = std::max(attn_end, off);
   return L;
 }

@@ -1,14 +1,19 @@
 // Grouped GEMM of the routed experts (and of the always-on MLP's gate/up): one block computes a tile of
-// kMoeTileM rows x 128 weight rows, reading its expert and rows from the device-built tile table, so the
-// routing never returns to the host. Rows are gathered on the fly (a_rows: sorted row -> token), and the
-// gate/up variant computes gate and up of the same 64 features in one block and writes silu(gate) * up as
-// bf16, so neither fp32 intermediate touches memory.
+// BM rows x 128 weight rows, reading its expert and rows from the device-built tile table, so the routing
+// never returns to the host. Rows are gathered on the fly (a_rows: sorted row -> token), and the gate/up
+// variant computes gate and up of the same 64 features in one block and writes silu(gate) * up as bf16, so
+// neither fp32 intermediate touches memory.
 //
-// Tensor cores through mma.sync m16n8k16 (bf16 in, fp32 accumulate), 4 warps of 32 x 64, a 4-stage cp.async
-// pipeline over k-steps of 32. Each tile reads (64 + 128) x K bf16 and does 64 x 128 x K MACs: 43 FLOP per
-// byte from L2, and expert weights are re-read by the ~E/64-row tiles of the same expert only.
+// Tensor cores through mma.sync m16n8k16 (bf16 in, fp32 accumulate), warps of 32 x 64 outputs, a cp.async
+// pipeline over k-steps of BK. A block reads (BM + 128) x K bf16 for BM x 128 x K MACs: 43 FLOP per byte of
+// L2 traffic at BM 64, 64 at BM 128, against partial-tile waste of E * BM / 2 rows on average.
+// Variants (numbered, chosen by grouped_gemm_variant(); the check times them on real shapes):
+//   0: BM 64,  BK 32, 4 stages, 4 warps     1: BM 64,  BK 64, 3 stages, 4 warps
+//   2: BM 128, BK 32, 4 stages, 8 warps     3: BM 128, BK 64, 3 stages, 8 warps
 // Shapes whose rows are not 16-byte aligned (odd K in the test fixtures) take the same kernel with plain
 // loads instead of cp.async.
+#include <cstdlib>
+
 #include "cuda/cuda_check.h"
 #include "cuda/prefill_common.cuh"
 #include "cuda/prefill_kernels.h"
@@ -18,12 +23,19 @@ namespace {
 
 using namespace pf;
 
-constexpr int BM = kMoeTileM, BN = 128, BK = 32, STAGES = 4, PITCH = BK + 8, THREADS = 128;
-constexpr size_t kSmem = size_t(STAGES) * (BM + BN) * PITCH * sizeof(bf16);
+constexpr int BN = 128;
 
-template <bool kAligned>
-__global__ void __launch_bounds__(THREADS) grouped_gemm_kernel(GroupedGemmArgs a, const int32_t* n_tiles) {
+template <int BM, int BK, int STAGES>
+constexpr size_t gemm_smem() {
+  return size_t(STAGES) * (BM + BN) * (BK + 8) * sizeof(bf16);
+}
+
+template <int BM, int BK, int STAGES, bool kAligned>
+__global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a, const int32_t* n_tiles) {
+  constexpr int THREADS = BM * 2, PITCH = BK + 8, CH = BK / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
+  __shared__ const bf16* a_src[BM];
+  __shared__ const bf16* b_src[BN];
   bf16* As = reinterpret_cast<bf16*>(smem_raw);
   bf16* Bs = As + STAGES * BM * PITCH;
 
@@ -41,23 +53,12 @@ __global__ void __launch_bounds__(THREADS) grouped_gemm_kernel(GroupedGemmArgs a
   }
   const int64_t f0 = int64_t(blockIdx.y) * (a.swiglu ? BN / 2 : BN);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 1, wn = warp & 1;
-  const int chunk = tid & 3;  // which 8-element chunk of the 32-wide k-step this thread loads
 
-  // Source rows of this thread's loads: A rows tid/4 and tid/4 + 32, B rows tid/4 + 32 i.
-  const bf16* a_src[2];
-  bool a_ok[2];
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const int r = (tid >> 2) + 32 * i;
-    a_ok[i] = r < rows;
-    const int64_t ar = a_ok[i] ? (a.a_rows ? a.a_rows[row0 + r] : row0 + r) : 0;
-    a_src[i] = a.A + ar * a.lda;
-  }
-  const bf16* b_src[4];
-  bool b_ok[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int rr = (tid >> 2) + 32 * i;
+  // Source row of every A and B row of the tile (null: outside, zero-filled).
+  for (int r = tid; r < BM; r += THREADS)
+    a_src[r] =
+        r < rows ? a.A + (a.a_rows ? int64_t(a.a_rows[row0 + r]) : int64_t(row0 + r)) * a.lda : nullptr;
+  for (int rr = tid; rr < BN; rr += THREADS) {
     int64_t feat;
     const bf16* mat = a.B;
     if (a.swiglu) {
@@ -67,35 +68,29 @@ __global__ void __launch_bounds__(THREADS) grouped_gemm_kernel(GroupedGemmArgs a
     } else {
       feat = f0 + rr;
     }
-    b_ok[i] = feat < a.N;
-    b_src[i] = mat + int64_t(e) * a.b_stride + (b_ok[i] ? feat : 0) * a.K;
+    b_src[rr] = feat < a.N ? mat + int64_t(e) * a.b_stride + feat * a.K : nullptr;
   }
+  __syncthreads();
 
   const int ktiles = int((a.K + BK - 1) / BK);
+  auto load_rows = [&](bf16* dst_base, const bf16* const* src, int nrows, int64_t kbase) {
+    for (int c = tid; c < nrows * CH; c += THREADS) {
+      const int r = c / CH, ch = c % CH;
+      const int64_t k0 = kbase + ch * 8;
+      const bf16* sp = src[r];
+      bf16* dst = dst_base + r * PITCH + ch * 8;
+      if constexpr (kAligned) {
+        const bool ok = sp && k0 < a.K;
+        cp_async16(dst, ok ? sp + k0 : a.A, ok);
+      } else {
+        for (int j = 0; j < 8; ++j)
+          dst[j] = sp && k0 + j < a.K ? sp[k0 + j] : __float2bfloat16(0.0f);
+      }
+    }
+  };
   auto load_stage = [&](int kt, int stage) {
-    const int64_t k0 = int64_t(kt) * BK + chunk * 8;
-    bf16* as = As + stage * BM * PITCH;
-    bf16* bs = Bs + stage * BN * PITCH;
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      bf16* dst = as + ((tid >> 2) + 32 * i) * PITCH + chunk * 8;
-      if constexpr (kAligned) {
-        cp_async16(dst, a_src[i] + (k0 < a.K ? k0 : 0), a_ok[i] && k0 < a.K);
-      } else {
-        for (int j = 0; j < 8; ++j)
-          dst[j] = a_ok[i] && k0 + j < a.K ? a_src[i][k0 + j] : __float2bfloat16(0.0f);
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      bf16* dst = bs + ((tid >> 2) + 32 * i) * PITCH + chunk * 8;
-      if constexpr (kAligned) {
-        cp_async16(dst, b_src[i] + (k0 < a.K ? k0 : 0), b_ok[i] && k0 < a.K);
-      } else {
-        for (int j = 0; j < 8; ++j)
-          dst[j] = b_ok[i] && k0 + j < a.K ? b_src[i][k0 + j] : __float2bfloat16(0.0f);
-      }
-    }
+    load_rows(As + stage * BM * PITCH, a_src, BM, int64_t(kt) * BK);
+    load_rows(Bs + stage * BN * PITCH, b_src, BN, int64_t(kt) * BK);
   };
 
   float acc[2][8][4];
@@ -177,30 +172,55 @@ __global__ void __launch_bounds__(THREADS) grouped_gemm_kernel(GroupedGemmArgs a
   }
 }
 
-}  // namespace
-
-void launch_grouped_gemm(const GroupedGemmArgs& a, cudaStream_t st) {
+template <int BM, int BK, int STAGES>
+void launch_variant(const GroupedGemmArgs& a, cudaStream_t st) {
+  constexpr size_t smem = gemm_smem<BM, BK, STAGES>();
   static bool configured = false;
   if (!configured) {
-    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<true>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmem)));
-    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<false>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmem)));
+    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<BM, BK, STAGES, true>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<BM, BK, STAGES, false>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured = true;
   }
-  if (a.max_tiles <= 0 || a.N <= 0) return;
   const int64_t per_block = a.swiglu ? BN / 2 : BN;
-  const dim3 grid(unsigned(a.grid_tiles > 0 ? a.grid_tiles : a.max_tiles),
-                  unsigned((a.N + per_block - 1) / per_block));
+  const int64_t tiles = a.tiles ? (a.grid_tiles > 0 ? a.grid_tiles : a.max_tiles) : (a.M + BM - 1) / BM;
+  const dim3 grid(unsigned(tiles), unsigned((a.N + per_block - 1) / per_block));
   const int32_t* n_tiles = a.tiles ? reinterpret_cast<const int32_t*>(a.tiles + a.max_tiles) : nullptr;
   auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
   const bool ok = a.K % 8 == 0 && a.lda % 8 == 0 && a.b_stride % 8 == 0 && aligned(a.A) && aligned(a.B) &&
                   (!a.B2 || aligned(a.B2));
   if (ok)
-    grouped_gemm_kernel<true><<<grid, THREADS, kSmem, st>>>(a, n_tiles);
+    grouped_gemm_kernel<BM, BK, STAGES, true><<<grid, BM * 2, smem, st>>>(a, n_tiles);
   else
-    grouped_gemm_kernel<false><<<grid, THREADS, kSmem, st>>>(a, n_tiles);
+    grouped_gemm_kernel<BM, BK, STAGES, false><<<grid, BM * 2, smem, st>>>(a, n_tiles);
   MOE_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+int grouped_gemm_variant() {
+  const char* e = std::getenv("MOE_PREFILL_GEMM");
+  const int v = e && *e ? std::atoi(e) : kDefaultGemmVariant;
+  return v >= 0 && v <= 3 ? v : kDefaultGemmVariant;
+}
+
+int grouped_gemm_tile_m(int variant) {
+  return variant >= 2 ? 128 : 64;
+}
+
+void launch_grouped_gemm(const GroupedGemmArgs& a, int variant, cudaStream_t st) {
+  if (a.N <= 0 || (a.tiles ? a.max_tiles : a.M) <= 0) return;
+  switch (variant) {
+    case 1:
+      return launch_variant<64, 64, 3>(a, st);
+    case 2:
+      return launch_variant<128, 32, 4>(a, st);
+    case 3:
+      return launch_variant<128, 64, 3>(a, st);
+    default:
+      return launch_variant<64, 32, 4>(a, st);
+  }
 }
 
 }  // namespace moe::cuda

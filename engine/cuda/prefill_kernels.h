@@ -16,9 +16,11 @@ namespace moe::cuda {
 
 using bf16 = __nv_bfloat16;
 
-// Rows per tile of the grouped expert GEMM: an expert's rows are cut into tiles of this many, the last one
-// partial, so the work wasted on partial tiles is at most E * (kMoeTileM - 1) rows per layer.
+// Rows per tile of the grouped expert GEMM: an expert's rows are cut into tiles of 64 or 128 (the variant's
+// BM), the last one partial, so the work wasted on partial tiles is at most E * (BM - 1) rows per layer. The
+// tile table holds enough entries for the smallest tile.
 constexpr int kMoeTileM = 64;
+constexpr int kDefaultGemmVariant = 1;
 
 // Byte offsets of every buffer inside the workspace of one chunk. The attention phase and the FFN phase of a
 // layer never live at once, so their buffers share one region (the larger of the two).
@@ -48,6 +50,7 @@ struct PrefillLayout {
   size_t act = 0;        // bf16 [C * k, I] silu(gate) * up of the sorted rows
   size_t yperm = 0;      // fp32 [C * k, H] expert outputs of the sorted rows
   size_t act_s = 0;      // bf16 [C, Ia] activation of the always-on MLP
+  size_t gu = 0;         // fp32 [2, C, Ia] gate and up of the always-on MLP (cuBLAS path)
   size_t ys = 0;         // fp32 [C, H] always-on MLP output (MoE layers)
   size_t sgate = 0;      // fp32 [C] shared-expert gate
   int64_t max_tiles = 0;
@@ -104,6 +107,8 @@ void launch_mla_kv(const MlaKvArgs& a, cudaStream_t st);
 // MLA queries: q_nope to qnope (bf16 [n, nh, nope]); rotated q_pe to q_att[t, h, r + i] (fp32).
 void launch_mla_q(const float* q, int64_t q_stride, int64_t n, int64_t nh, int64_t nope, int64_t rope,
                   int64_t r, bool interleaved, const float* cs, bf16* qnope, float* q_att, cudaStream_t st);
+// out[i] = silu(g[i]) * u[i] as bf16.
+void launch_silu_mul(const float* g, const float* u, int64_t count, bf16* out, cudaStream_t st);
 void launch_add_bias(float* x, const float* bias, int64_t n, int64_t H, cudaStream_t st);
 // x[t] += sum_i w[t,i] * yperm[slot[t,i]] (rank order) + (ys ? (sgate ? sgate[t] : 1) * ys[t] : 0).
 void launch_moe_combine(float* x, const float* yperm, const int32_t* slot_of, const float* topk_w,
@@ -152,7 +157,7 @@ struct RouteArgs {
 void launch_route(const RouteArgs& a, cudaStream_t st);
 // Counts rows per expert, sorts (token, rank) pairs by expert into slot_of/row_token, cuts each expert's
 // rows into tiles of kMoeTileM: tiles[i] = (expert, first row, rows), tile count after max_tiles entries.
-void launch_moe_plan(const int32_t* topk_ids, int64_t n, int64_t k, int64_t E, int32_t* counts,
+void launch_moe_plan(const int32_t* topk_ids, int64_t n, int64_t k, int64_t E, int tile_m, int32_t* counts,
                      int32_t* slot_of, int32_t* row_token, int4* tiles, int64_t max_tiles, cudaStream_t st);
 
 // ---- prefill_gemm.cu ----
@@ -166,14 +171,17 @@ struct GroupedGemmArgs {
   const bf16* B2;    // up (swiglu) or null
   int64_t b_stride;  // elements between experts
   int64_t N, K;
-  const int4* tiles;   // null: dense, tile i covers rows [i * kMoeTileM, ...) of M
-  int64_t max_tiles;   // capacity of the tile table (the tile count follows it); dense: ceil(M / kMoeTileM)
+  const int4* tiles;   // null: dense, tile i covers rows [i * BM, ...) of M
+  int64_t max_tiles;   // capacity of the tile table (the tile count follows it); unused when dense
   int64_t grid_tiles;  // blocks launched along the rows (an upper bound of the tile count); 0: max_tiles
   int64_t M;
   void* C;
   int64_t ldc;
   bool swiglu;
 };
-void launch_grouped_gemm(const GroupedGemmArgs& a, cudaStream_t st);
+// The variant (prefill_gemm.cu's list) MOE_PREFILL_GEMM names, else kDefaultGemmVariant; its tile rows.
+int grouped_gemm_variant();
+int grouped_gemm_tile_m(int variant);
+void launch_grouped_gemm(const GroupedGemmArgs& a, int variant, cudaStream_t st);
 
 }  // namespace moe::cuda

@@ -98,8 +98,9 @@ __global__ void route_kernel(RouteArgs a) {
 // One block: counts (shared-memory atomics), scan, tile table (thread 0; a few hundred entries), placement.
 // The order of rows inside an expert's group is whatever the atomics give: each output row of the grouped
 // GEMM depends only on its own input row, so the result does not depend on it.
-__global__ void moe_plan_kernel(const int32_t* ids, int64_t nk, int64_t k, int64_t E, int32_t* counts,
-                                int32_t* slot_of, int32_t* row_token, int4* tiles, int64_t max_tiles) {
+__global__ void moe_plan_kernel(const int32_t* ids, int64_t nk, int64_t k, int64_t E, int tile_m,
+                                int32_t* counts, int32_t* slot_of, int32_t* row_token, int4* tiles,
+                                int64_t max_tiles) {
   extern __shared__ int sh[];
   int* cnt = sh;
   int* off = sh + E;
@@ -116,8 +117,8 @@ __global__ void moe_plan_kernel(const int32_t* ids, int64_t nk, int64_t k, int64
     int o = 0, m = 0;
     for (int64_t e = 0; e < E; ++e) {
       off[e] = o;
-      for (int r0 = 0; r0 < cnt[e] && m < max_tiles; r0 += kMoeTileM)
-        tiles[m++] = make_int4(int(e), o + r0, min(kMoeTileM, cnt[e] - r0), 0);
+      for (int r0 = 0; r0 < cnt[e] && m < max_tiles; r0 += tile_m)
+        tiles[m++] = make_int4(int(e), o + r0, min(tile_m, cnt[e] - r0), 0);
       o += cnt[e];
       counts[e] = cnt[e];
     }
@@ -139,10 +140,10 @@ void launch_route(const RouteArgs& a, cudaStream_t st) {
   MOE_CUDA_LAUNCHED();
 }
 
-void launch_moe_plan(const int32_t* topk_ids, int64_t n, int64_t k, int64_t E, int32_t* counts,
+void launch_moe_plan(const int32_t* topk_ids, int64_t n, int64_t k, int64_t E, int tile_m, int32_t* counts,
                      int32_t* slot_of, int32_t* row_token, int4* tiles, int64_t max_tiles, cudaStream_t st) {
-  moe_plan_kernel<<<1, 1024, size_t(3 * E) * sizeof(int), st>>>(topk_ids, n * k, k, E, counts, slot_of,
-                                                                row_token, tiles, max_tiles);
+  moe_plan_kernel<<<1, 1024, size_t(3 * E) * sizeof(int), st>>>(topk_ids, n * k, k, E, tile_m, counts,
+                                                                slot_of, row_token, tiles, max_tiles);
   MOE_CUDA_LAUNCHED();
 }
 

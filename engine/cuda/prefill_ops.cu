@@ -179,6 +179,11 @@ __global__ void mla_q_kernel(const float* q, int64_t q_stride, int64_t nh, int64
   }
 }
 
+__global__ void silu_mul_kernel(const float* g, const float* u, int64_t count, bf16* out) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) out[i] = __float2bfloat16(g[i] / (1.0f + expf(-g[i])) * u[i]);
+}
+
 __global__ void add_bias_kernel(float* x, const float* bias, int64_t H) {
   const int64_t t = blockIdx.x;
   for (int64_t i = threadIdx.x; i < H; i += blockDim.x)
@@ -246,6 +251,12 @@ void launch_mla_q(const float* q, int64_t q_stride, int64_t n, int64_t nh, int64
         cudaFuncSetAttribute(mla_q_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   mla_q_kernel<<<unsigned(n), 256, smem, st>>>(q, q_stride, nh, nope, rope, r, interleaved, cs, n, qnope,
                                                q_att);
+  MOE_CUDA_LAUNCHED();
+}
+
+void launch_silu_mul(const float* g, const float* u, int64_t count, bf16* out, cudaStream_t st) {
+  if (count <= 0) return;
+  silu_mul_kernel<<<unsigned((count + 255) / 256), 256, 0, st>>>(g, u, count, out);
   MOE_CUDA_LAUNCHED();
 }
 
