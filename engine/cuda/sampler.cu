@@ -87,18 +87,43 @@ __device__ inline ull warp_max(ull v) {
   return v;
 }
 
+// Warp 0 merges kWarps lists of n_top keys (best first, 0 = none) into the n_top best: rounds of "largest
+// key below the previous one" with shuffles only; emit(r, key) gets them in order (lane 0).
+constexpr int kWarps = kThreads / 32;
+template <class Emit>
+__device__ inline void warp0_merge(const ull (*lists)[kMaxTopLogprobs], int n_top, Emit emit) {
+  const int lane = threadIdx.x & 31;
+  constexpr int kPerLane = (kWarps * kMaxTopLogprobs + 31) / 32;
+  ull mine[kPerLane];
+#pragma unroll
+  for (int q = 0; q < kPerLane; ++q) {
+    const int e = lane + 32 * q, src = e / kMaxTopLogprobs, r = e % kMaxTopLogprobs;
+    mine[q] = src < kWarps && r < n_top ? lists[src][r] : 0ull;
+  }
+  ull prev = ~0ull;
+  for (int r = 0; r < n_top; ++r) {
+    ull loc = 0;
+#pragma unroll
+    for (int q = 0; q < kPerLane; ++q)
+      if (mine[q] < prev && mine[q] > loc) loc = mine[q];
+    prev = warp_max(loc);
+    if (lane == 0) emit(r, prev);
+  }
+}
+
 // Last block of the statistics pass: the n_top best raw logits from the blocks' lists. The n_top-th best
 // overall is at least every block's n_top-th best, so only entries at or above the largest of those
-// (raw_theta) can be in the answer: usually a few dozen, ranked by counting (keys are unique). Should
-// more than kRankCap pass the filter (it cannot with distinct lists of this size unless nb is huge), the
-// answer is found by rounds instead.
-constexpr int kRankCap = 1024;
+// (raw_theta) can be in the answer; each warp takes the n_top best of its share of them by rounds, warp 0
+// merges. Should more than kKeepCap pass the filter (vocabularies above ~200k), rounds over all blocks'
+// lists find the answer instead.
+constexpr int kKeepCap = 2048;
 __device__ void merge_raw_top(const Workspace& w, const float* logits, int nb, int n_top, float log_z,
                               SampleOut* out) {
-  __shared__ ull s_keep[kRankCap];
+  __shared__ ull s_keep[kKeepCap];
+  __shared__ ull s_lists[kWarps][kMaxTopLogprobs];
   __shared__ uint32_t s_n;
   __shared__ ull su[33];
-  const int tid = threadIdx.x;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tid == 0) s_n = 0;
   __syncthreads();
   const ull theta = __ldcg(&w.st->raw_theta);
@@ -106,23 +131,30 @@ __device__ void merge_raw_top(const Workspace& w, const float* logits, int nb, i
     const ull c = __ldcg(&w.blk_raw[size_t(i / n_top) * kMaxTopLogprobs + i % n_top]);
     if (c >= theta) {
       const uint32_t at = atomicAdd(&s_n, 1u);
-      if (at < uint32_t(kRankCap)) s_keep[at] = c;
+      if (at < uint32_t(kKeepCap)) s_keep[at] = c;
     }
   }
   __syncthreads();
   const int m = int(s_n);
-  if (m <= kRankCap) {
-    for (int i = tid; i < m; i += kThreads) {
-      const ull c = s_keep[i];
-      int rank = 0;
-      for (int q = 0; q < m; ++q)
-        rank += s_keep[q] > c;
-      if (rank < n_top) {
-        const int32_t id = composite_id(c);
-        out->top_ids[rank] = id;
-        out->top_logprobs[rank] = logits[id] - log_z;
+  auto emit = [&](int r, ull c) {
+    const int32_t id = composite_id(c);
+    out->top_ids[r] = id;
+    out->top_logprobs[r] = logits[id] - log_z;
+  };
+  if (m <= kKeepCap) {
+    const int per = (m + kWarps - 1) / kWarps, lo = warp * per, hi = min(m, lo + per);
+    ull prev = ~0ull;
+    for (int r = 0; r < n_top; ++r) {
+      ull loc = 0;
+      for (int q = lo + lane; q < hi; q += 32) {
+        const ull c = s_keep[q];
+        if (c < prev && c > loc) loc = c;
       }
+      prev = warp_max(loc);
+      if (lane == 0) s_lists[warp][r] = prev;
     }
+    __syncthreads();
+    if (warp == 0) warp0_merge(s_lists, n_top, emit);
     return;
   }
   ull prev = ~0ull;
@@ -133,11 +165,7 @@ __device__ void merge_raw_top(const Workspace& w, const float* logits, int nb, i
       if (c < prev && c > loc) loc = c;
     }
     prev = block_all_reduce<kThreads>(loc, MaxOp{}, 0ull, su);
-    if (tid == 0) {
-      const int32_t id = composite_id(prev);
-      out->top_ids[r] = id;
-      out->top_logprobs[r] = logits[id] - log_z;
-    }
+    if (tid == 0) emit(r, prev);
   }
 }
 
@@ -210,22 +238,12 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();
     if (warp == 0) {
-      ull mine[kThreads / 32 * kMaxTopLogprobs / 32 + 1];
-      constexpr int kPerLane = kThreads / 32 * kMaxTopLogprobs / 32 + 1;
-#pragma unroll
-      for (int q = 0; q < kPerLane; ++q) {
-        const int e = lane + 32 * q, wsrc = e / kMaxTopLogprobs, r = e % kMaxTopLogprobs;
-        mine[q] = wsrc < kThreads / 32 && r < n_top ? s_wtop[wsrc][r] : 0ull;
-      }
-      prev = ~0ull;
-      for (int r = 0; r < n_top; ++r) {
-        ull loc = 0;
-#pragma unroll
-        for (int q = 0; q < kPerLane; ++q)
-          if (mine[q] < prev && mine[q] > loc) loc = mine[q];
-        prev = warp_max(loc);
-        if (lane == 0) w.blk_raw[size_t(b) * kMaxTopLogprobs + r] = prev;
-      }
+      ull last = 0;
+      warp0_merge(s_wtop, n_top, [&](int r, ull c) {
+        w.blk_raw[size_t(b) * kMaxTopLogprobs + r] = c;
+        last = c;
+      });
+      prev = last;
       if (lane == 0) atomicMax(&w.st->raw_theta, prev);
     }
   }
