@@ -40,6 +40,13 @@ class Builder {
   // with that render's runs): the document is cut there and the rest written anew. Records block starts.
   QVector<SourceRun> build(const MarkdownRenderState::Checkpoint* resume, QVector<SourceRun> previousRuns,
                            QVector<MarkdownRenderState::Checkpoint>* checkpoints) {
+    // One edit block: the document is laid out once, at its end, rather than after every insert (a long
+    // paragraph is written in many runs, and each insert re-laid the whole block: quadratic in its length).
+    struct EditBlock {
+      QTextCursor& cursor;
+      explicit EditBlock(QTextCursor& c) : cursor(c) { cursor.beginEditBlock(); }
+      ~EditBlock() { cursor.endEditBlock(); }
+    } edit(cursor_);
     int i = 0;
     if (resume) {
       i = resume->line;

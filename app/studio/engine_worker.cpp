@@ -2,7 +2,12 @@
 #include "studio/engine_worker.h"
 
 #include <QElapsedTimer>
+#include <algorithm>
 #include <chrono>
+#include <thread>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "moe/backend.h"
 #include "moe/chat_format.h"
@@ -19,6 +24,19 @@ constexpr qint64 kFrameMs = 16;
 
 QString q(const std::string& s) {
   return QString::fromStdString(s);
+}
+
+// The CPU engine runs OpenMP teams from this thread. A team as large as the machine (OpenMP's default)
+// leaves the GUI thread no core of its own: its threads spin between parallel regions and the GUI waits
+// for a time slice, tens of ms on a 2-core machine. One core stays with the GUI unless OMP_NUM_THREADS
+// says otherwise. (The setting belongs to the calling thread, so it is made on the worker thread.)
+void leave_a_core_to_the_gui() {
+#ifdef _OPENMP
+  static thread_local bool done = false;
+  if (done || qEnvironmentVariableIsSet("OMP_NUM_THREADS")) return;
+  done = true;
+  omp_set_num_threads(std::max(1, int(std::thread::hardware_concurrency()) - 1));
+#endif
 }
 
 }  // namespace
@@ -41,6 +59,7 @@ void EngineWorker::unload() {
 }
 
 void EngineWorker::load(const QString& path, qint64 context_length) {
+  leave_a_core_to_the_gui();
   cancel_load_.store(false);
   unload();
   auto cancelled = [&] {
@@ -114,6 +133,7 @@ std::vector<int32_t> EngineWorker::prompt_ids(const GenerationRequest& r, int* d
 }
 
 void EngineWorker::generate(const GenerationRequest& r) {
+  leave_a_core_to_the_gui();
   stop_.store(false);
   if (!generator_) {
     emit failed(r.request, tr("No model is loaded."));
