@@ -20,7 +20,7 @@ using bf16 = __nv_bfloat16;
 // BM), the last one partial, so the work wasted on partial tiles is at most E * (BM - 1) rows per layer. The
 // tile table holds enough entries for the smallest tile.
 constexpr int kMoeTileM = 64;
-constexpr int kDefaultGemmVariant = 1;
+constexpr int kDefaultGemmVariant = 3;  // fastest on the three real MoE shapes measured (H100)
 
 // Byte offsets of every buffer inside the workspace of one chunk. The attention phase and the FFN phase of a
 // layer never live at once, so their buffers share one region (the larger of the two).
@@ -39,6 +39,8 @@ struct PrefillLayout {
   size_t lat = 0;       // MLA: bf16 [C, nh, r] attention output in the latent space
   size_t attn_out = 0;  // bf16 [C, nh * vd]
   // FFN phase
+  size_t xn32 = 0;       // fp32 [C, H] normalised FFN input (the router reads it in fp32, as the CPU does)
+  size_t router32 = 0;   // fp32 [router_rows, H] this layer's router weights
   size_t logits = 0;     // fp32 [C, router_rows]
   size_t choice = 0;     // fp32 [C, E] router scratch (bias-corrected, group-masked scores)
   size_t topk_ids = 0;   // int32 [C, k]
@@ -62,9 +64,10 @@ std::string prefill_profile_report(bool reset);
 
 // ---- prefill_ops.cu ----
 void launch_embed(const int32_t* tokens, const bf16* embed, int64_t n, int64_t H, float* x, cudaStream_t st);
-// out[r] = w * rmsnorm(x[r]) as bf16, for rows [0, n) of x (row stride H).
+// out[r] = w * rmsnorm(x[r]) as bf16, for rows [0, n) of x (row stride H); also as fp32 to out32 if given.
 void launch_rmsnorm_bf16(const float* x, const float* w, int64_t n, int64_t H, double eps, bf16* out,
-                         cudaStream_t st);
+                         cudaStream_t st, float* out32 = nullptr);
+void launch_bf16_to_f32(const bf16* in, int64_t count, float* out, cudaStream_t st);
 // cos/sin of (pos0 + t) * inv_freq[i] (float32 angle, as transformers), times scale. cs: [2][n][half].
 void launch_rope_table(const float* inv_freq, int64_t half, int64_t pos0, int64_t n, float scale, float* cs,
                        cudaStream_t st);

@@ -21,7 +21,8 @@ __global__ void embed_kernel(const int32_t* tokens, const bf16* embed, int64_t H
     x[t * H + i] = __bfloat162float(row[i]);
 }
 
-__global__ void rmsnorm_bf16_kernel(const float* x, const float* w, int64_t H, float eps, bf16* out) {
+__global__ void rmsnorm_bf16_kernel(const float* x, const float* w, int64_t H, float eps, bf16* out,
+                                    float* out32) {
   __shared__ float scratch[32];
   const int64_t t = blockIdx.x;
   const float* xr = x + t * H;
@@ -30,8 +31,16 @@ __global__ void rmsnorm_bf16_kernel(const float* x, const float* w, int64_t H, f
     ss += xr[i] * xr[i];
   ss = block_sum(ss, scratch);
   const float inv = float(1.0 / sqrt(double(ss) / double(H) + double(eps)));
-  for (int64_t i = threadIdx.x; i < H; i += blockDim.x)
-    out[t * H + i] = __float2bfloat16(w[i] * (xr[i] * inv));
+  for (int64_t i = threadIdx.x; i < H; i += blockDim.x) {
+    const float v = w[i] * (xr[i] * inv);
+    out[t * H + i] = __float2bfloat16(v);
+    if (out32) out32[t * H + i] = v;
+  }
+}
+
+__global__ void bf16_to_f32_kernel(const bf16* in, int64_t count, float* out) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) out[i] = __bfloat162float(in[i]);
 }
 
 __global__ void rope_table_kernel(const float* inv_freq, int64_t half, int64_t pos0, int64_t n, float scale,
@@ -215,8 +224,14 @@ void launch_embed(const int32_t* tokens, const bf16* embed, int64_t n, int64_t H
 }
 
 void launch_rmsnorm_bf16(const float* x, const float* w, int64_t n, int64_t H, double eps, bf16* out,
-                         cudaStream_t st) {
-  rmsnorm_bf16_kernel<<<unsigned(n), threads_for(H), 0, st>>>(x, w, H, float(eps), out);
+                         cudaStream_t st, float* out32) {
+  rmsnorm_bf16_kernel<<<unsigned(n), threads_for(H), 0, st>>>(x, w, H, float(eps), out, out32);
+  MOE_CUDA_LAUNCHED();
+}
+
+void launch_bf16_to_f32(const bf16* in, int64_t count, float* out, cudaStream_t st) {
+  if (count <= 0) return;
+  bf16_to_f32_kernel<<<unsigned((count + 255) / 256), 256, 0, st>>>(in, count, out);
   MOE_CUDA_LAUNCHED();
 }
 
