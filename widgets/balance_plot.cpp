@@ -44,8 +44,10 @@ BalancePlot::BalancePlot(RoutingData* data, QWidget* parent)
   axisRect()->insetLayout()->take(legend);
   plotLayout()->addElement(2, 0, legend);
   plotLayout()->setRowStretchFactor(2, 0.001);
+  // Two entries a row: three do not fit the half-width the panel gives this plot. The wrap is set first:
+  // setFillOrder() rearranges the entries already there (by the wrap then in force), setWrap() does not.
+  legend->setWrap(2);
   legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-  legend->setWrap(2);  // two entries a row: three do not fit the half-width the panel gives this plot
   legend->setBorderPen(Qt::NoPen);
   legend->setMargins(QMargins(4, 0, 4, 2));
   routing_plot::applyFonts(this);

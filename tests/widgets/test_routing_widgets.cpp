@@ -189,6 +189,45 @@ class RoutingWidgetsTest : public QObject {
     QVERIFY(std::fabs(value(plot.entropyGraph(), 1) - 1.0) < 1e-12);
   }
 
+  // The legend under the balance plot fits the plot at the widths the routing dock gives it (a 1440 px
+  // window gives it about 300 px): every entry, its icon and its full text, inside the widget.
+  void balance_legend_fits() {
+    RoutingData data;
+    data.reset({4, 8, 2, {}});
+    for (int i = 0; i < 20; ++i)
+      data.append(TokenRouting{
+          0,
+          i,
+          false,
+          "x",
+          {i % 8, (i + 1) % 8, (i + 2) % 8, (i + 3) % 8, (i + 4) % 8, (i + 5) % 8, (i + 6) % 8, (i + 7) % 8},
+          {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f}});
+    for (int width : {300, 340, 420, 600}) {
+      BalancePlot plot(&data);
+      plot.resize(width, 240);
+      plot.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&plot));
+      plot.refreshNow();
+      for (QCPGraph* graph : {plot.cvGraph(), plot.maxVioGraph(), plot.entropyGraph()}) {
+        QCPPlottableLegendItem* item = plot.legend->itemWithPlottable(graph);
+        QVERIFY(item);
+        const QRect r = item->outerRect();
+        const int need = QFontMetrics(item->font()).horizontalAdvance(item->plottable()->name()) +
+                         plot.legend->iconSize().width() + plot.legend->iconTextPadding() +
+                         item->margins().left() + item->margins().right();
+        QVERIFY2(plot.rect().contains(r) && r.width() >= need,
+                 qPrintable(QString("width %1: legend entry %2 at %3,%4 %5x%6 needs %7 px")
+                                .arg(width)
+                                .arg(item->plottable()->name())
+                                .arg(r.x())
+                                .arg(r.y())
+                                .arg(r.width())
+                                .arg(r.height())
+                                .arg(need)));
+      }
+    }
+  }
+
   void click_in_strip_selects_token() {
     RoutingPanel panel;
     panel.resize(1280, 800);
