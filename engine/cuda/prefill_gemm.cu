@@ -120,6 +120,9 @@ __global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a,
     cp_async_commit();
     const bf16* as = As + (kt % STAGES) * BM * PITCH;
     const bf16* bs = Bs + (kt % STAGES) * BN * PITCH;
+    // A warp whose 32 rows all lie past the tile's last row (partial tiles: an expert's last rows) skips the
+    // math, leaving its scheduler's tensor core to the other resident block.
+    if (wm * 32 >= rows) continue;
 #pragma unroll
     for (int ks = 0; ks < BK / 16; ++ks) {
       uint32_t af[2][4], bf[8][2];

@@ -401,6 +401,11 @@ void bench_shape(const std::string& preset, int64_t n, int reps, const std::vect
 int main(int argc, char** argv) {
   const fs::path data = argc > 1 ? fs::path(argv[1]) : fs::path("tests/data");
   std::printf("| %-40s | %-4s | %s\n|---|---|---|\n", "prefill check", "", "detail");
+  // MOE_PREFILL_CHECK_BENCH_ONLY=1: only one default prefill of the Qwen1.5-MoE shape (for profilers).
+  if (const char* b = std::getenv("MOE_PREFILL_CHECK_BENCH_ONLY"); b && *b == '1') {
+    bench_shape("qwen1.5-moe-a2.7b", 2048, 1, {{"v3 (default)", 3, false}}, false);
+    return 0;
+  }
   try {
     check_attention_kernels();
   } catch (const std::exception& e) {
