@@ -66,6 +66,7 @@ struct DecodeBuffers {
   StepParams* params = nullptr;      // device copy of the host's StepParams
   SampleOut* sample = nullptr;       // sampler output
   uint8_t* seen = nullptr;           // [V] tokens present in the history (penalties)
+  float* split = nullptr;            // split-K partial sums (O projection, expert down projection)
   unsigned* counters = nullptr;      // [4] block-completion counters (router's last-block choice), kept at 0
   void* sampler_workspace = nullptr;
   size_t sampler_workspace_bytes = 0;

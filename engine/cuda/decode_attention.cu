@@ -199,32 +199,41 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attn_decode_kernel(AttnDecode
   }
   const bf16* kbase = a.k + int64_t(kvh) * a.hd;
   const bf16* vbase = a.v + int64_t(kvh) * a.vd;
-  for (int64_t j = j0 + warp; j < j1; j += kAttnWarps) {
-    float kv[E][Vec], vv[E][Vec];
+  // Two keys per iteration (j and j + kAttnWarps): their loads are in flight together.
+  for (int64_t j = j0 + warp; j < j1; j += 2 * kAttnWarps) {
+    const bool two = j + kAttnWarps < j1;  // uniform across the warp
+    const int64_t j2 = two ? j + kAttnWarps : j;
+    float k0[E][Vec], v0[E][Vec], k1[E][Vec], v1[E][Vec];
 #pragma unroll
-    for (int e = 0; e < E; ++e)
-      load_vec<Vec>(kbase + j * a.k_stride, dim_of<Vec>(lane, e), a.hd, kv[e]);
+    for (int e = 0; e < E; ++e) {
+      load_vec<Vec>(kbase + j * a.k_stride, dim_of<Vec>(lane, e), a.hd, k0[e]);
+      load_vec<Vec>(kbase + j2 * a.k_stride, dim_of<Vec>(lane, e), a.hd, k1[e]);
+    }
 #pragma unroll
-    for (int e = 0; e < E; ++e)
-      load_vec<Vec>(vbase + j * a.v_stride, dim_of<Vec>(lane, e), a.vd, vv[e]);
+    for (int e = 0; e < E; ++e) {
+      load_vec<Vec>(vbase + j * a.v_stride, dim_of<Vec>(lane, e), a.vd, v0[e]);
+      load_vec<Vec>(vbase + j2 * a.v_stride, dim_of<Vec>(lane, e), a.vd, v1[e]);
+    }
 #pragma unroll
     for (int g = 0; g < GB; ++g) {
-      float part = 0.0f;
+      float p0 = 0.0f, p1 = 0.0f;
 #pragma unroll
       for (int e = 0; e < E; ++e)
 #pragma unroll
-        for (int t = 0; t < Vec; ++t)
-          part = fmaf(q[g][e][t], kv[e][t], part);
-      const float sc = warp_sum(part);
-      const float m_new = fmaxf(m[g], sc);
-      const float corr = expf(m[g] - m_new), p = expf(sc - m_new);
-      l[g] = l[g] * corr + p;
+        for (int t = 0; t < Vec; ++t) {
+          p0 = fmaf(q[g][e][t], k0[e][t], p0);
+          p1 = fmaf(q[g][e][t], k1[e][t], p1);
+        }
+      const float s0 = warp_sum(p0), s1 = two ? warp_sum(p1) : -INFINITY;
+      const float m_new = fmaxf(m[g], fmaxf(s0, s1));
+      const float corr = expf(m[g] - m_new), e0 = expf(s0 - m_new), e1 = two ? expf(s1 - m_new) : 0.0f;
+      l[g] = l[g] * corr + e0 + e1;
       m[g] = m_new;
 #pragma unroll
       for (int e = 0; e < E; ++e)
 #pragma unroll
         for (int t = 0; t < Vec; ++t)
-          acc[g][e][t] = fmaf(p, vv[e][t], acc[g][e][t] * corr);
+          acc[g][e][t] = fmaf(e1, v1[e][t], fmaf(e0, v0[e][t], acc[g][e][t] * corr));
     }
   }
   // Merge the warps of the block.

@@ -48,16 +48,26 @@ __device__ __forceinline__ uint4 load_weights8(const bf16* p) {
   return __ldcs(reinterpret_cast<const uint4*>(p));
 }
 
+// x must be 16-byte aligned: two 16-byte shared-memory loads (a lane's 32 bytes) instead of eight 4-byte
+// ones, which with lanes 32 bytes apart would be 8-way bank conflicts.
 __device__ __forceinline__ float dot8(const uint4& w, const float* x) {
   const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&w);
-  float s = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(h[i]);
-    s = fmaf(f.x, x[2 * i], s);
-    s = fmaf(f.y, x[2 * i + 1], s);
-  }
-  return s;
+  const float4 xa = *reinterpret_cast<const float4*>(x), xb = *reinterpret_cast<const float4*>(x + 4);
+  const float2 f0 = __bfloat1622float2(h[0]), f1 = __bfloat1622float2(h[1]), f2 = __bfloat1622float2(h[2]),
+               f3 = __bfloat1622float2(h[3]);
+  float s = f0.x * xa.x;
+  s = fmaf(f0.y, xa.y, s);
+  s = fmaf(f1.x, xa.z, s);
+  s = fmaf(f1.y, xa.w, s);
+  s = fmaf(f2.x, xb.x, s);
+  s = fmaf(f2.y, xb.y, s);
+  s = fmaf(f3.x, xb.z, s);
+  return fmaf(f3.y, xb.w, s);
+}
+
+// The vector path needs n % 8 == 0 (rows stay 16-byte aligned) and a 16-byte aligned input vector.
+__device__ __forceinline__ bool vector_path(int64_t n, const float* x) {
+  return (n & 7) == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0;
 }
 
 // Dot product of one weight row (n bf16) with xs (shared memory, fp32) by one warp; every lane gets it.
@@ -65,7 +75,7 @@ __device__ __forceinline__ float dot8(const uint4& w, const float* x) {
 __device__ __forceinline__ float warp_dot_row(const bf16* row, const float* xs, int64_t n) {
   const int lane = threadIdx.x & 31;
   float acc = 0.0f;
-  if ((n & 7) == 0) {
+  if (vector_path(n, xs)) {
     int64_t c = int64_t(lane) * 8;
     for (; c + 3 * 256 < n; c += 4 * 256) {
       uint4 w0 = load_weights8(row + c), w1 = load_weights8(row + c + 256), w2 = load_weights8(row + c + 512),

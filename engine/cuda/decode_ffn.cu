@@ -3,6 +3,8 @@
 // device, gate/up/SiLU over the chosen experts (and the shared expert) in one pass, and the weighted down
 // projection of all of them added straight into the residual stream: each output row is owned by one warp,
 // so no atomics are needed and the sum order is fixed.
+#include <algorithm>
+
 #include "cuda/cuda_check.h"
 #include "cuda/decode_common.cuh"
 #include "cuda/decode_kernels.h"
@@ -10,20 +12,107 @@
 namespace moe::cuda {
 namespace {
 
-constexpr int kWarps = 4;  // rows per block of the GEMV-like kernels (one per warp)
+constexpr int kWarps = 8;  // warps per block of the GEMV-like kernels
 
+// Two dot products at once (gate and up of one neuron, or two output rows): twice the loads in flight of
+// one. Each row has its own input vector; equal lengths take the paired path.
+__device__ __forceinline__ void warp_dot_2(const bf16* ra, const float* xa, int64_t na, const bf16* rb,
+                                           const float* xb, int64_t nb, float& a, float& b) {
+  if (na != nb || !vector_path(na, xa) || !vector_path(nb, xb)) {
+    a = warp_dot_row(ra, xa, na);
+    b = warp_dot_row(rb, xb, nb);
+    return;
+  }
+  const int lane = threadIdx.x & 31;
+  float sa = 0.0f, sb = 0.0f;
+  int64_t c = int64_t(lane) * 8;
+  for (; c + 256 < na; c += 512) {
+    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), b0 = load_weights8(rb + c),
+          b1 = load_weights8(rb + c + 256);
+    sa += dot8(a0, xa + c) + dot8(a1, xa + c + 256);
+    sb += dot8(b0, xb + c) + dot8(b1, xb + c + 256);
+  }
+  for (; c < na; c += 256) {
+    sa += dot8(load_weights8(ra + c), xa + c);
+    sb += dot8(load_weights8(rb + c), xb + c);
+  }
+  a = warp_sum(sa);
+  b = warp_sum(sb);
+}
+
+__device__ __forceinline__ void warp_dot_2rows(const bf16* ra, const bf16* rb, const float* xs, int64_t n,
+                                               float& a, float& b) {
+  warp_dot_2(ra, xs, n, rb, xs, n, a, b);
+}
+
+// Persistent: a grid of about two blocks per SM loads (and normalises) the input once per block, then each
+// warp walks its rows two at a time, so eight 16-byte loads per lane are in flight.
 template <bool Add>
 __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvArgs a) {
   extern __shared__ float xs[];
   __shared__ float scratch[33];
   load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
-  const int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  if (r >= a.rows) return;
-  float acc = warp_dot_row(a.w + r * a.cols, xs, a.cols);
-  if ((threadIdx.x & 31) == 0) {
+  const int64_t stride = int64_t(gridDim.x) * kWarps;
+  const bool lead = (threadIdx.x & 31) == 0;
+  auto store = [&](int64_t r, float acc) {
     if (a.bias) acc += a.bias[r];
     a.y[r] = Add ? a.y[r] + acc : acc;
+  };
+  for (int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); r < a.rows; r += 2 * stride) {
+    const int64_t r2 = r + stride;
+    if (r2 < a.rows) {
+      float v1, v2;
+      warp_dot_2rows(a.w + r * a.cols, a.w + r2 * a.cols, xs, a.cols, v1, v2);
+      if (lead) {
+        store(r, v1);
+        store(r2, v2);
+      }
+    } else {
+      const float v = warp_dot_row(a.w + r * a.cols, xs, a.cols);
+      if (lead) store(r, v);
+    }
   }
+}
+
+// Split-K GEMV for matrices with few rows (the O projection): unit u = (piece, row) computes the dot of
+// one row over one piece of the columns into part[piece][row]; reduce_add_kernel then adds the pieces (in
+// a fixed order) into y. Spreads a 2048-row matrix over all SMs instead of one wave of 128 blocks.
+__global__ void __launch_bounds__(kWarps * 32)
+    gemv_split_kernel(GemvArgs a, int pieces, int64_t piece, float* part) {
+  extern __shared__ float xs[];
+  __shared__ float scratch[33];
+  load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
+  const int64_t units = int64_t(pieces) * a.rows, stride = int64_t(gridDim.x) * kWarps;
+  auto unit = [&](int64_t u, const bf16*& w, const float*& x, int64_t& n) {
+    const int64_t p = u / a.rows, r = u % a.rows, c0 = p * piece;
+    w = a.w + r * a.cols + c0;
+    x = xs + c0;
+    n = min(piece, a.cols - c0);
+  };
+  for (int64_t u = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); u < units; u += 2 * stride) {
+    const int64_t u2 = u + stride < units ? u + stride : u;
+    const bf16 *w1, *w2;
+    const float *x1, *x2;
+    int64_t n1, n2;
+    unit(u, w1, x1, n1);
+    unit(u2, w2, x2, n2);
+    float v1, v2;
+    warp_dot_2(w1, x1, n1, w2, x2, n2, v1, v2);
+    if ((threadIdx.x & 31) == 0) {
+      part[u] = v1;
+      part[u2] = v2;
+    }
+  }
+}
+
+// y[r] += sum over pieces of part[piece][r] (+ bias[r]).
+__global__ void reduce_add_kernel(float* y, const float* part, int pieces, int64_t rows, const float* bias) {
+  const int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (r >= rows) return;
+  float acc = bias ? bias[r] : 0.0f;
+  for (int p = 0; p < pieces; ++p)
+    acc += part[p * rows + r];
+  y[r] += acc;
 }
 
 // Expert choice of one token by one warp, with route_token's formulas (engine/cpu/router.cpp).
@@ -146,83 +235,88 @@ __global__ void __launch_bounds__(kWarps * 32) router_kernel(GemvArgs g, RouterA
   }
 }
 
-// Two rows at once (gate and up of the same neuron): twice the loads in flight of one row.
-__device__ __forceinline__ void warp_dot_2rows(const bf16* ra, const bf16* rb, const float* xs, int64_t n,
-                                               float& a, float& b) {
-  const int lane = threadIdx.x & 31;
-  float sa = 0.0f, sb = 0.0f;
-  if ((n & 7) == 0) {
-    int64_t c = int64_t(lane) * 8;
-    for (; c + 256 < n; c += 512) {
-      uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), b0 = load_weights8(rb + c),
-            b1 = load_weights8(rb + c + 256);
-      sa += dot8(a0, xs + c) + dot8(a1, xs + c + 256);
-      sb += dot8(b0, xs + c) + dot8(b1, xs + c + 256);
-    }
-    for (; c < n; c += 256) {
-      sa += dot8(load_weights8(ra + c), xs + c);
-      sb += dot8(load_weights8(rb + c), xs + c);
-    }
-  } else {
-    for (int64_t c = lane; c < n; c += 32) {
-      sa = fmaf(__bfloat162float(ra[c]), xs[c], sa);
-      sb = fmaf(__bfloat162float(rb[c]), xs[c], sb);
-    }
-  }
-  a = warp_sum(sa);
-  b = warp_sum(sb);
-}
-
 __global__ void __launch_bounds__(kWarps * 32) expert_up_kernel(FfnArgs a) {
   extern __shared__ float xs[];
   __shared__ float scratch[33];
   load_input(xs, a.x, a.hidden, a.ffn_norm, a.eps, scratch);
-  const int64_t row = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  const int64_t routed = int64_t(a.slots) * a.inter;
-  if (row >= routed + a.always_inter) return;
-  const bf16 *gate, *up;
-  if (row < routed) {
-    const int64_t slot = row / a.inter, i = row % a.inter;
-    const int64_t e = a.experts[slot];
-    gate = a.experts_gate + (e * a.inter + i) * a.hidden;
-    up = a.experts_up + (e * a.inter + i) * a.hidden;
-  } else {
-    const int64_t i = row - routed;
-    gate = a.always_gate + i * a.hidden;
-    up = a.always_up + i * a.hidden;
+  const int64_t routed = int64_t(a.slots) * a.inter, rows = routed + a.always_inter;
+  const int64_t stride = int64_t(gridDim.x) * kWarps;
+  for (int64_t row = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); row < rows; row += stride) {
+    const bf16 *gate, *up;
+    if (row < routed) {
+      const int64_t slot = row / a.inter, i = row % a.inter;
+      const int64_t e = a.experts[slot];
+      gate = a.experts_gate + (e * a.inter + i) * a.hidden;
+      up = a.experts_up + (e * a.inter + i) * a.hidden;
+    } else {
+      const int64_t i = row - routed;
+      gate = a.always_gate + i * a.hidden;
+      up = a.always_up + i * a.hidden;
+    }
+    float g, u;
+    warp_dot_2rows(gate, up, xs, a.hidden, g, u);
+    if ((threadIdx.x & 31) == 0) a.h[row] = silu(g) * u;
   }
-  float g, u;
-  warp_dot_2rows(gate, up, xs, a.hidden, g, u);
-  if ((threadIdx.x & 31) == 0) a.h[row] = silu(g) * u;
 }
 
-__global__ void __launch_bounds__(kWarps * 32) expert_down_kernel(FfnArgs a) {
+// The down projection split into pieces: each chosen expert's rows (I columns) and the always-on MLP's
+// rows (cut into pieces of about I columns) are separate pieces, unit u = (piece, row) writes
+// part[piece][row] = gate weight * dot, and reduce_add_kernel adds them into the residual. H x pieces units
+// keep every SM busy where H rows alone would not.
+__device__ __forceinline__ void down_unit(const FfnArgs& a, const float* hs, const DownSplit& d, int64_t u,
+                                          const bf16*& w, const float*& x, int64_t& n, float& scale) {
+  const int64_t p = u / a.hidden, r = u % a.hidden;
+  const int64_t routed_pieces = int64_t(a.slots) * d.per_slot;
+  if (p < routed_pieces) {
+    const int64_t slot = p / d.per_slot, c0 = (p % d.per_slot) * d.piece;
+    const int64_t e = a.experts[slot];
+    w = a.experts_down + (e * a.hidden + r) * a.inter + c0;
+    x = hs + slot * a.inter + c0;
+    n = min(d.piece, a.inter - c0);
+    scale = a.weights[slot];
+  } else {
+    const int64_t c0 = (p - routed_pieces) * d.always_piece;
+    w = a.always_down + r * a.always_inter + c0;
+    x = hs + int64_t(a.slots) * a.inter + c0;
+    n = min(d.always_piece, a.always_inter - c0);
+    scale = a.always_scale ? *a.always_scale : 1.0f;
+  }
+}
+
+__global__ void __launch_bounds__(kWarps * 32) expert_down_kernel(FfnArgs a, DownSplit d) {
   extern __shared__ float hs[];
   __shared__ float scratch[33];
-  const int64_t routed = int64_t(a.slots) * a.inter;
-  load_input(hs, a.h, routed + a.always_inter, nullptr, 0.0f, scratch);
-  const int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  if (r >= a.hidden) return;
-  float acc = 0.0f;
-  for (int slot = 0; slot < a.slots; ++slot) {
-    const int64_t e = a.experts[slot];
-    acc += a.weights[slot] *
-           warp_dot_row(a.experts_down + (e * a.hidden + r) * a.inter, hs + slot * a.inter, a.inter);
+  load_input(hs, a.h, int64_t(a.slots) * a.inter + a.always_inter, nullptr, 0.0f, scratch);
+  const int64_t units = d.pieces * a.hidden, stride = int64_t(gridDim.x) * kWarps;
+  for (int64_t u = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); u < units; u += 2 * stride) {
+    const int64_t u2 = u + stride < units ? u + stride : u;
+    const bf16 *w1, *w2;
+    const float *x1, *x2;
+    int64_t n1, n2;
+    float s1, s2, v1, v2;
+    down_unit(a, hs, d, u, w1, x1, n1, s1);
+    down_unit(a, hs, d, u2, w2, x2, n2, s2);
+    warp_dot_2(w1, x1, n1, w2, x2, n2, v1, v2);
+    if ((threadIdx.x & 31) == 0) {
+      d.part[u] = s1 * v1;
+      d.part[u2] = s2 * v2;
+    }
   }
-  if (a.always_inter > 0) {
-    const float g = a.always_scale ? *a.always_scale : 1.0f;
-    acc += g * warp_dot_row(a.always_down + r * a.always_inter, hs + routed, a.always_inter);
-  }
-  if ((threadIdx.x & 31) == 0) a.y[r] += acc;
 }
 
+int g_sm_count = 132;
+
+// Persistent grids: two blocks per SM at most (each block loads its input vector once), fewer for small
+// matrices (a warp per row pair).
 unsigned blocks_for(int64_t rows) {
-  return unsigned((rows + kWarps - 1) / kWarps);
+  return unsigned(
+      std::max<int64_t>(1, std::min<int64_t>((rows + 2 * kWarps - 1) / (2 * kWarps), 2 * g_sm_count)));
 }
 
 }  // namespace
 
-void prepare_ffn_kernels(size_t max_smem) {
+void prepare_ffn_kernels(size_t max_smem, int sm_count) {
+  g_sm_count = sm_count;
   for (const void* k :
        {reinterpret_cast<const void*>(gemv_kernel<false>), reinterpret_cast<const void*>(gemv_kernel<true>),
         reinterpret_cast<const void*>(router_kernel), reinterpret_cast<const void*>(expert_up_kernel),
@@ -230,29 +324,41 @@ void prepare_ffn_kernels(size_t max_smem) {
     MOE_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(max_smem)));
 }
 
-void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s) {
+void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part) {
   const size_t smem = sizeof(float) * size_t(a.cols);
-  if (add)
+  const int pieces = add && split_part ? split_pieces(a.rows, a.cols) : 1;
+  if (pieces > 1) {
+    const int64_t piece = (a.cols / pieces + 7) / 8 * 8;
+    gemv_split_kernel<<<blocks_for(pieces * a.rows), kWarps * 32, smem, s>>>(a, pieces, piece, split_part);
+    MOE_CUDA_LAUNCHED();
+    reduce_add_kernel<<<unsigned((a.rows + 255) / 256), 256, 0, s>>>(a.y, split_part, pieces, a.rows, a.bias);
+  } else if (add) {
     gemv_kernel<true><<<blocks_for(a.rows), kWarps * 32, smem, s>>>(a);
-  else
+  } else {
     gemv_kernel<false><<<blocks_for(a.rows), kWarps * 32, smem, s>>>(a);
+  }
   MOE_CUDA_LAUNCHED();
 }
 
 void launch_router(const GemvArgs& g, const RouterArgs& a, cudaStream_t s) {
-  router_kernel<<<blocks_for(g.rows), kWarps * 32, sizeof(float) * size_t(g.cols), s>>>(g, a);
+  router_kernel<<<unsigned((g.rows + kWarps - 1) / kWarps), kWarps * 32, sizeof(float) * size_t(g.cols), s>>>(
+      g, a);
   MOE_CUDA_LAUNCHED();
 }
 
 void launch_expert_up(const FfnArgs& a, cudaStream_t s) {
-  expert_up_kernel<<<blocks_for(a.slots * a.inter + a.always_inter), kWarps * 32,
+  expert_up_kernel<<<blocks_for(2 * (a.slots * a.inter + a.always_inter)), kWarps * 32,
                      sizeof(float) * size_t(a.hidden), s>>>(a);
   MOE_CUDA_LAUNCHED();
 }
 
-void launch_expert_down(const FfnArgs& a, cudaStream_t s) {
-  expert_down_kernel<<<blocks_for(a.hidden), kWarps * 32,
-                       sizeof(float) * size_t(a.slots * a.inter + a.always_inter), s>>>(a);
+void launch_expert_down(const FfnArgs& a, float* split_part, cudaStream_t s) {
+  const DownSplit d = down_split(a.slots, a.inter, a.always_inter, split_part);
+  expert_down_kernel<<<blocks_for(d.pieces * a.hidden), kWarps * 32,
+                       sizeof(float) * size_t(a.slots * a.inter + a.always_inter), s>>>(a, d);
+  MOE_CUDA_LAUNCHED();
+  reduce_add_kernel<<<unsigned((a.hidden + 255) / 256), 256, 0, s>>>(a.y, split_part, int(d.pieces), a.hidden,
+                                                                     nullptr);
   MOE_CUDA_LAUNCHED();
 }
 

@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "cuda/cuda_context.h"
@@ -56,11 +57,49 @@ struct FfnArgs {
   float* y = nullptr;                   // residual, added to
 };
 
-void prepare_ffn_kernels(size_t max_smem);
-void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s);
+// Pieces of the down projection (see decode_ffn.cu): each chosen expert's row in per_slot pieces of
+// `piece` columns, the always-on MLP's row in pieces of `always_piece`.
+struct DownSplit {
+  int64_t per_slot = 1, piece = 0, always_piece = 0, pieces = 0;
+  float* part = nullptr;  // [pieces, hidden]
+};
+// Column pieces of at most 2048 (multiples of 8, so 16-byte loads stay aligned).
+inline DownSplit down_split(int slots, int64_t inter, int64_t always_inter, float* part) {
+  DownSplit d;
+  d.per_slot = 0;
+  if (slots > 0 && inter > 0) {
+    d.per_slot = inter % 8 == 0 ? (inter + 2047) / 2048 : 1;
+    d.piece = d.per_slot == 1 ? inter : (inter / d.per_slot + 7) / 8 * 8;
+    d.per_slot = (inter + d.piece - 1) / d.piece;
+  }
+  const int64_t target = slots > 0 ? d.piece : 2048;
+  int64_t always = always_inter % 8 == 0 ? (always_inter + target - 1) / target : 1;
+  d.always_piece = always > 1 ? (always_inter / always + 7) / 8 * 8 : always_inter;
+  always = always_inter > 0 ? (always_inter + d.always_piece - 1) / d.always_piece : 0;
+  d.pieces = slots * d.per_slot + always;
+  d.part = part;
+  return d;
+}
+// Column pieces of a residual-adding GEMV with few rows: enough (row, piece) units to fill the GPU.
+inline int split_pieces(int64_t rows, int64_t cols) {
+  if (cols % 8 != 0 || rows >= 8192) return 1;
+  int p = 1;
+  while (p < 8 && rows * p < 8192 && cols / (p * 2) >= 256)
+    p *= 2;
+  return p;
+}
+// Floats of the split buffer a model needs.
+inline int64_t split_buffer_floats(int64_t hidden, int64_t max_pieces) {
+  return hidden * std::max<int64_t>(max_pieces, 8);
+}
+
+void prepare_ffn_kernels(size_t max_smem, int sm_count);
+// y (=|+=) W norm(x); with `split_part` (a buffer of 8 * rows floats), a residual-adding GEMV with few rows
+// runs split-K.
+void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
 void launch_router(const GemvArgs& g, const RouterArgs& a, cudaStream_t s);
 void launch_expert_up(const FfnArgs& a, cudaStream_t s);
-void launch_expert_down(const FfnArgs& a, cudaStream_t s);
+void launch_expert_down(const FfnArgs& a, float* split_part, cudaStream_t s);
 
 // Attention of one position (decode_attention.cu).
 struct AttnPrepArgs {  // standard attention: q/k norms, clip, rope; k and v into the cache

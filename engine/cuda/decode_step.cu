@@ -24,9 +24,9 @@ int64_t q_width(const ModelSpec& s) {
   return s.attention == AttentionKind::MLA ? s.kv_lora_rank + s.qk_rope_head_dim : s.head_dim;
 }
 
-// Positions per flash-decoding split: at least 64, and at most 256 splits.
+// Positions per flash-decoding split: at least 32 (8 per warp), and at most 256 splits.
 int64_t attn_chunk(int64_t ctx) {
-  return std::max<int64_t>(64, (ctx + 255) / 256);
+  return std::max<int64_t>(32, (ctx + 255) / 256);
 }
 
 int64_t max_h(const ModelSpec& s) {
@@ -77,6 +77,13 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   take(b.sample, 1);
   take(b.seen, s.vocab_size);
   take(b.counters, 4);
+  int64_t pieces = 0;
+  for (const LayerSpec& l : s.layers)
+    pieces = std::max(pieces, l.moe ? down_split(int(s.top_k), s.moe_intermediate_size,
+                                                 s.shared_expert_intermediate_size, nullptr)
+                                          .pieces
+                                    : down_split(0, 0, s.intermediate_size, nullptr).pieces);
+  take(b.split, split_buffer_floats(H, pieces));
   return used;
 }
 
@@ -87,11 +94,11 @@ void prepare_decode_kernels(const CudaContext& c) {
   // The largest input vector any GEMV-like kernel holds in shared memory.
   const int64_t widest = std::max(
       {s.hidden_size, s.num_heads * std::max(s.v_head_dim, s.kv_lora_rank), s.q_lora_rank, max_h(s)});
-  const size_t need = sizeof(float) * size_t(widest) + 1024;
+  const size_t need = sizeof(float) * size_t(widest) + 8192;
   if (need > size_t(max_optin))
     throw Error("CUDA decode: an input vector of " + std::to_string(widest) +
                 " floats does not fit in shared memory (" + std::to_string(max_optin) + " bytes)");
-  prepare_ffn_kernels(size_t(max_optin) - 1024);
+  prepare_ffn_kernels(size_t(max_optin) - 8192, c.sm_count);  // room for the kernels' static shared memory
   if (s.num_experts > kMaxExperts)
     throw Error("CUDA decode: " + std::to_string(s.num_experts) + " experts (at most " +
                 std::to_string(kMaxExperts) + ")");
@@ -152,7 +159,7 @@ void enqueue_decode_step(CudaContext& c) {
       at.vd = r;
       launch_attn_decode(at, st);
       launch_mla_value({d.attn, L.kv_b, int(nh), nope, int(s.v_head_dim), r, d.q}, st);
-      launch_gemv({L.o, H, nh * s.v_head_dim, d.q, nullptr, 0, L.o_bias, d.x}, true, st);
+      launch_gemv({L.o, H, nh * s.v_head_dim, d.q, nullptr, 0, L.o_bias, d.x}, true, st, d.split);
     } else {
       AttnPrepArgs ap;
       ap.qkv = d.qkv;
@@ -183,7 +190,7 @@ void enqueue_decode_step(CudaContext& c) {
       at.v_stride = s.num_kv_heads * s.v_head_dim;
       at.window = ls.sliding_window;
       launch_attn_decode(at, st);
-      launch_gemv({L.o, H, nh * s.v_head_dim, d.attn, nullptr, 0, L.o_bias, d.x}, true, st);
+      launch_gemv({L.o, H, nh * s.v_head_dim, d.attn, nullptr, 0, L.o_bias, d.x}, true, st, d.split);
     }
 
     // Feed-forward block.
@@ -231,7 +238,7 @@ void enqueue_decode_step(CudaContext& c) {
       ++moe_index;
     }
     launch_expert_up(f, st);
-    launch_expert_down(f, st);
+    launch_expert_down(f, d.split, st);
   }
   launch_gemv({c.w.lm_head, s.vocab_size, H, d.x, c.w.final_norm, eps, nullptr, d.logits}, false, st);
 }

@@ -24,22 +24,22 @@ class Layout {
     const size_t offset = used_;
     used_ += (size_t(rows * cols) * elem + kAlign - 1) / kAlign * kAlign;
     if (slots_) {
-      int64_t row0 = 0;
+      int64_t before = 0;  // elements of the earlier parts (rows stacked; vectors concatenated)
       bool any = false;
       for (const Matrix* m : parts) {
         if (!m || m->empty()) continue;
         any = true;
         WeightSlot s;
-        s.offset = offset + size_t(row0 * cols) * elem;
+        s.offset = offset + size_t(before) * elem;
         s.rows = m->rows;
         s.cols = m->cols;
         s.fp32 = kind != 0;
         s.source = m;
         s.kind = kind;
         slots_->push_back(s);
-        row0 += m->rows;
+        before += m->rows * m->cols;
       }
-      if (!any) slots_->push_back(WeightSlot{offset, rows, cols, kind != 0, nullptr, 0, kind});
+      if (!any) slots_->push_back(WeightSlot{offset, rows, cols, kind != 0, nullptr, kind});
     }
     return base_ ? reinterpret_cast<const T*>(base_ + offset) : nullptr;
   }

@@ -66,7 +66,6 @@ struct WeightSlot {
   int64_t rows = 0, cols = 0;
   bool fp32 = false;               // norm scales and biases; else bf16
   const Matrix* source = nullptr;  // the checkpoint's view (null for random weights)
-  int64_t source_row0 = 0;         // first row of the slot within `source` (fused q/k/v stack several)
   int kind = 0;                    // 0: matrix, 1: norm scale (random fill 1.0), 2: bias (random fill 0)
 };
 

@@ -14,16 +14,19 @@
 
 #include "moe/backend.h"
 #include "moe/device.h"
+#include "moe/dtype.h"
 #include "moe/error.h"
 #include "moe/model.h"
 #include "moe/random_checkpoint.h"
 #include "moe/roofline.h"
+#include "moe/safetensors.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
 int failures = 0;
+int64_t total_rows = 0, total_top1 = 0, total_route_rows = 0, total_route_same = 0;
 
 void row(const std::string& check, bool ok, const std::string& detail) {
   std::printf("| %-40s | %-4s | %s\n", check.c_str(), ok ? "ok" : "FAIL", detail.c_str());
@@ -70,12 +73,42 @@ Compare compare_decode(moe::Backend& gpu, const std::vector<int32_t>& ids, const
   return c;
 }
 
+// A copy of a fixture whose matrices are rounded to bf16 as the CUDA backend stores them (norms and biases
+// stay as they are, as on the device), so the comparison measures the kernels, not the weights' rounding.
+fs::path bf16_copy(const fs::path& dir) {
+  const fs::path out = fs::temp_directory_path() / "moe-decode-check" / dir.filename();
+  fs::create_directories(out);
+  for (const char* f : {"config.json", "generation_config.json"})
+    if (fs::exists(dir / f)) fs::copy_file(dir / f, out / f, fs::copy_options::overwrite_existing);
+  moe::TensorStore store(dir);
+  std::vector<std::vector<uint16_t>> buffers;
+  std::vector<moe::TensorToWrite> tensors;
+  for (const std::string& name : store.names()) {
+    const moe::TensorView& t = store.get(name);
+    moe::TensorToWrite w{name, t.dtype, t.shape, t.data, t.nbytes};
+    if (t.shape.size() >= 2 && t.dtype != moe::DType::BF16) {
+      std::vector<float> f(size_t(t.numel()));
+      moe::convert_to_f32(t.dtype, t.data, f.data(), f.size());
+      auto& b = buffers.emplace_back(f.size());
+      for (size_t i = 0; i < f.size(); ++i)
+        b[i] = moe::f32_to_bf16(f[i]);
+      w.dtype = moe::DType::BF16;
+      w.data = b.data();
+      w.nbytes = b.size() * 2;
+    }
+    tensors.push_back(w);
+  }
+  moe::write_safetensors(out / "model.safetensors", tensors);
+  return out;
+}
+
 void check_fixture(const fs::path& dir) {
   auto model = moe::Model::open(dir);
   std::ifstream ids_in(dir / "ids.json");
   auto ids = nlohmann::json::parse(ids_in).get<std::vector<int32_t>>();
   const int64_t V = model->spec().vocab_size;
-  auto cpu = moe::make_cpu_backend(*model, {int64_t(ids.size())});
+  auto rounded = moe::Model::open(bf16_copy(dir));
+  auto cpu = moe::make_cpu_backend(*rounded, {int64_t(ids.size())});
   std::vector<float> ref;
   moe::RoutingBatch ref_routing;
   cpu->forward(ids, moe::LogitsMode::All, ref, &ref_routing);
@@ -86,10 +119,13 @@ void check_fixture(const fs::path& dir) {
   char buf[160];
   std::snprintf(buf, sizeof buf, "rel err %.2e, top-1 %lld/%lld, routing sets %lld/%lld", c.max_rel,
                 (long long)c.top1_same, (long long)c.rows, (long long)c.route_same, (long long)c.route_rows);
-  // bf16 weights and KV cache against an fp32 oracle: errors of a few 1e-3 of the logit range are rounding.
-  const bool ok = c.max_rel < 2e-2 && c.top1_same * 100 >= c.rows * 99 &&
-                  (c.route_rows == 0 || c.route_same * 100 >= c.route_rows * 98);
-  row("decode = cpu: " + dir.filename().string(), ok, buf);
+  // Same bf16 weights; the bf16 KV cache and fp32 sums in another order remain: ~1e-3 of the logit range.
+  // Top-1 and routing agreement are judged over all fixtures together (see main).
+  row("decode = cpu: " + dir.filename().string(), c.max_rel < 1e-2, buf);
+  total_rows += c.rows;
+  total_top1 += c.top1_same;
+  total_route_rows += c.route_rows;
+  total_route_same += c.route_same;
 
   // Graph replay against eager launches: the same kernels, so the same bits.
   o.cuda_graphs = false;
@@ -137,9 +173,11 @@ void bench_shape(const std::string& name, int64_t position, int64_t steps, doubl
   const double bytes = double(moe::decode_step_bytes(spec, position + steps / 2).total());
   const double gbs = bytes / step / 1e9;
   char buf[200];
-  std::snprintf(buf, sizeof buf, "%7.1f tok/s at position %lld: %.3f ms/step, %.2f GB/step, %.0f GB/s = %.1f%% of %.0f GB/s copy",
-                1.0 / step, (long long)position, step * 1e3, bytes / 1e9, gbs, 100.0 * gbs * 1e9 / copy_bw,
-                copy_bw / 1e9);
+  std::snprintf(
+      buf, sizeof buf,
+      "%7.1f tok/s at position %lld: %.3f ms/step, %.2f GB/step, %.0f GB/s = %.1f%% of %.0f GB/s copy",
+      1.0 / step, (long long)position, step * 1e3, bytes / 1e9, gbs, 100.0 * gbs * 1e9 / copy_bw,
+      copy_bw / 1e9);
   row("decode speed: " + name, true, buf);
 }
 
@@ -153,9 +191,11 @@ int main(int argc, char** argv) {
     row("GPU present", false, probe.why_none);
     return 1;
   }
+  const char* only = std::getenv("MOE_DECODE_BENCH");  // e.g. "olmoe-1b-7b": time that shape only
   std::vector<fs::path> fixtures;
   for (const auto& e : fs::directory_iterator(data / "parity"))
-    if (fs::exists(e.path() / "logits.f32")) fixtures.push_back(e.path());
+    if (!only)
+      if (fs::exists(e.path() / "logits.f32")) fixtures.push_back(e.path());
   std::sort(fixtures.begin(), fixtures.end());
   for (const auto& f : fixtures) {
     try {
@@ -164,7 +204,15 @@ int main(int argc, char** argv) {
       row("decode = cpu: " + f.filename().string(), false, e.what());
     }
   }
-  const char* only = std::getenv("MOE_DECODE_BENCH");  // e.g. "olmoe-1b-7b" to time one shape
+  if (total_rows > 0) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "top-1 %lld/%lld (%.2f%%), routing sets %lld/%lld (%.2f%%)",
+                  (long long)total_top1, (long long)total_rows, 100.0 * total_top1 / total_rows,
+                  (long long)total_route_same, (long long)total_route_rows,
+                  100.0 * total_route_same / std::max<int64_t>(total_route_rows, 1));
+    row("decode agreement, all fixtures",
+        total_top1 * 100 >= total_rows * 99 && total_route_same * 100 >= total_route_rows * 98, buf);
+  }
   const double bw = moe::measure_copy_bandwidth(0);
   for (const char* name : {"qwen1.5-moe-a2.7b", "olmoe-1b-7b", "deepseek-v2-lite", "qwen3-30b-a3b"}) {
     if (only && std::string(only) != name) continue;
