@@ -99,11 +99,18 @@ void ModelPanel::setFacts(const ModelFacts& f) {
   addRow(tr("KV cache"), formatBytes(f.kvCacheBytes), tr("%1 bytes").arg(locale.toString(f.kvCacheBytes)));
   addRow(tr("Backend"), f.backend.isEmpty() ? tr("CPU") : f.backend);
   if (f.gpuName.isEmpty()) {
-    addRow(tr("Device"), tr("CPU"));
+    addRow(tr("Device"), f.deviceNote.isEmpty() ? tr("CPU") : tr("CPU (%1)").arg(f.deviceNote));
   } else {
     addRow(tr("Device"), f.gpuMemoryBytes > 0
                              ? tr("%1 \u00B7 %2").arg(f.gpuName, formatBytes(f.gpuMemoryBytes))
                              : f.gpuName);
+  }
+  if (const qint64 vram = f.vramWeights + f.vramKvCache + f.vramWorkspace; vram > 0) {
+    addRow(tr("GPU memory"),
+           tr("%1: weights %2 · KV cache %3 · workspace %4")
+               .arg(formatBytes(vram), formatBytes(f.vramWeights), formatBytes(f.vramKvCache),
+                    formatBytes(f.vramWorkspace)),
+           tr("what the backend holds on the GPU, %1 bytes").arg(locale.toString(vram)));
   }
 }
 

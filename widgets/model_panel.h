@@ -26,6 +26,9 @@ struct ModelFacts {
   QString backend;            // "CUDA", "CPU"
   QString gpuName;            // empty: running on the CPU
   qint64 gpuMemoryBytes = 0;  // total memory of the GPU; 0: unknown
+  QString deviceNote;         // on the CPU: why ("no GPU: no NVIDIA driver", "the CPU was chosen")
+  // Device memory the backend holds (its plan); all 0 on the CPU.
+  qint64 vramWeights = 0, vramKvCache = 0, vramWorkspace = 0;
 };
 
 class ModelPanel : public QWidget {

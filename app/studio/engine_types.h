@@ -54,7 +54,14 @@ struct GenerationSummary {
 };
 
 struct LoadedModelFacts {
-  QString path, architecture, backend, device, template_name, dtype;
+  QString path, architecture, template_name, dtype;
+  QString backend;           // the backend's name: "cpu" or "cuda"
+  QString requested_device;  // what the user asked for: "auto", "cpu" or "cuda"
+  QString device;            // one line for the status bar: the GPU, or the CPU and why
+  QString gpu_name;          // the GPU the backend runs on; empty on the CPU
+  QString device_note;       // on the CPU: why (no GPU found: the probe's reason, or the CPU was asked for)
+  int64_t gpu_memory_bytes = 0;                                     // the GPU's total memory
+  int64_t vram_weights = 0, vram_kv_cache = 0, vram_workspace = 0;  // the backend's device memory plan
   int64_t layers = 0, moe_layers = 0, experts = 0, top_k = 0;
   int64_t total_parameters = 0, active_parameters = 0, weight_bytes = 0;
   int64_t context_length = 0, max_context = 0, kv_cache_bytes = 0;

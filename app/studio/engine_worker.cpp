@@ -58,7 +58,7 @@ void EngineWorker::unload() {
   model_.reset();
 }
 
-void EngineWorker::load(const QString& path, qint64 context_length) {
+void EngineWorker::load(const QString& path, qint64 context_length, const QString& device) {
   leave_a_core_to_the_gui();
   cancel_load_.store(false);
   unload();
@@ -75,8 +75,14 @@ void EngineWorker::load(const QString& path, qint64 context_length) {
     emit loadProgress(tr("Loading the tokenizer"), 40);
     auto tokenizer = Tokenizer::load(path.toStdString());
     if (cancelled()) return;
-    emit loadProgress(tr("Allocating the KV cache"), 60);
-    auto backend = make_cpu_backend(*model, BackendOptions{context_length});
+    const GpuProbe gpus = probe_gpus();
+    const bool to_gpu = device == "cuda" || (device == "auto" && !gpus.gpus.empty());
+    emit loadProgress(to_gpu ? tr("Uploading the weights to the GPU and allocating the KV cache")
+                             : tr("Allocating the KV cache"),
+                      60);
+    BackendOptions options;
+    options.context_length = context_length;
+    auto backend = make_backend(*model, device.toStdString(), options);
     if (cancelled()) return;
     ModelSpec spec = model->spec();
     emit loadProgress(tr("Ready"), 100);
@@ -91,8 +97,23 @@ void EngineWorker::load(const QString& path, qint64 context_length) {
     f.path = path;
     f.architecture = q(s.architecture);
     f.backend = q(backend_->name());
-    GpuProbe gpus = probe_gpus();
-    f.device = gpus.gpus.empty() ? tr("CPU (%1)").arg(q(gpus.why_none)) : q(gpus.gpus[0].name);
+    f.requested_device = device;
+    if (f.backend == "cuda" && size_t(options.cuda_device) < gpus.gpus.size()) {
+      const GpuInfo& gpu = gpus.gpus[size_t(options.cuda_device)];
+      f.gpu_name = q(gpu.name);
+      f.gpu_memory_bytes = int64_t(gpu.total_memory);
+      f.device = tr("GPU %1: %2").arg(gpu.index).arg(f.gpu_name);
+    } else if (f.backend == "cuda") {
+      f.device = tr("GPU");
+    } else {
+      f.device_note = gpus.gpus.empty() ? tr("no GPU: %1").arg(q(gpus.why_none))
+                                        : tr("the CPU was chosen (GPU %1 unused)").arg(q(gpus.gpus[0].name));
+      f.device = tr("CPU, %1").arg(f.device_note);
+    }
+    const MemoryPlan plan = backend_->memory_plan();
+    f.vram_weights = int64_t(plan.weights);
+    f.vram_kv_cache = int64_t(plan.kv_cache);
+    f.vram_workspace = int64_t(plan.workspace);
     f.dtype = q(std::string(dtype_name(model_->main_dtype())));
     f.template_name = q(format.template_name());
     f.default_template = format.is_default();

@@ -31,7 +31,8 @@ class EngineWorker : public QObject {
   void requestCancelLoad() { cancel_load_.store(true); }
 
  public slots:
-  void load(const QString& path, qint64 context_length);
+  // device: "auto" (CUDA when a GPU is present, else the CPU), "cpu" or "cuda".
+  void load(const QString& path, qint64 context_length, const QString& device = QStringLiteral("auto"));
   void generate(const moe::studio::GenerationRequest& request);
   void unload();
 

@@ -3,6 +3,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QMessageBox>
+#include <cstdio>
 
 #include "store/session_store.h"
 #include "studio/main_window.h"
@@ -18,8 +19,15 @@ int main(int argc, char** argv) {
   QCommandLineOption db_opt("db", "session database (default: $MOE_STUDIO_DB or the XDG data folder)",
                             "path");
   QCommandLineOption ctx_opt("ctx", "context length to load the model with", "tokens", "0");
-  args.addOptions({model_opt, db_opt, ctx_opt});
+  QCommandLineOption device_opt(
+      "device", "where the model runs: cpu, cuda or auto (CUDA when a GPU is present)", "device", "auto");
+  args.addOptions({model_opt, db_opt, ctx_opt, device_opt});
   args.process(app);
+  const QString device = args.value(device_opt);
+  if (device != "cpu" && device != "cuda" && device != "auto") {
+    std::fprintf(stderr, "moe-studio: --device %s: choose cpu, cuda or auto\n", qPrintable(device));
+    return 1;
+  }
 
   moe::store::SessionStore store(args.isSet(db_opt) ? args.value(db_opt)
                                                     : moe::store::SessionStore::defaultPath());
@@ -35,6 +43,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   moe::studio::MainWindow window(store);
+  window.setDevice(device);
   window.show();
   const QString model =
       args.isSet(model_opt) ? args.value(model_opt) : moe::studio::MainWindow::demoModelPath();

@@ -24,6 +24,7 @@
 #include "moe/model_spec.h"
 #include "studio/chat_controller.h"
 #include "studio/engine_worker.h"
+#include "studio/model_open_dialog.h"
 #include "widgets/chat_input.h"
 #include "widgets/chat_view.h"
 #include "widgets/model_panel.h"
@@ -93,9 +94,11 @@ MainWindow::MainWindow(store::SessionStore& store, QWidget* parent) : QMainWindo
   buildDocks();
   buildMenus();
 
-  speed_label_ = new QLabel(tr("no model"));
+  device_label_ = new QLabel(tr("no model"));
+  speed_label_ = new QLabel;
   context_label_ = new QLabel;
   memory_label_ = new QLabel;
+  statusBar()->addPermanentWidget(device_label_);
   statusBar()->addPermanentWidget(speed_label_);
   statusBar()->addPermanentWidget(context_label_);
   statusBar()->addPermanentWidget(memory_label_);
@@ -132,6 +135,7 @@ MainWindow::MainWindow(store::SessionStore& store, QWidget* parent) : QMainWindo
   connect(worker_, &EngineWorker::loadFailed, this, [this](const QString& message) {
     if (load_progress_) load_progress_->reset();
     statusBar()->showMessage(tr("Loading failed: %1").arg(message), 20000);
+    device_label_->setText(tr("no model"));
     emit modelLoadFailed(message);
   });
   refreshSessions();
@@ -257,7 +261,8 @@ void MainWindow::refreshRecent() {
 void MainWindow::openModelDialog() {
   const QString folder = QFileDialog::getExistingDirectory(this, tr("Open a model folder"));
   if (folder.isEmpty()) return;
-  // The context length sizes the KV cache: show what it costs before loading.
+  // The context length sizes the KV cache and the device decides where it lives: both are asked, with the
+  // memory they take, before loading.
   ModelSpec spec;
   try {
     spec = load_model_spec(folder.toStdString());
@@ -265,19 +270,10 @@ void MainWindow::openModelDialog() {
     QMessageBox::warning(this, tr("Not a model folder"), QString::fromStdString(e.what()));
     return;
   }
-  const int64_t width = spec.attention == AttentionKind::MLA
-                            ? spec.kv_lora_rank + spec.qk_rope_head_dim
-                            : spec.num_kv_heads * (spec.head_dim + spec.v_head_dim);
-  const int64_t per_position = spec.num_layers * width * 4;
-  bool ok = false;
-  const int ctx = QInputDialog::getInt(
-      this, tr("Context length"),
-      tr("Context length in tokens (the KV cache takes %1 per 1024 tokens; the model allows %2):")
-          .arg(human_bytes(double(per_position) * 1024))
-          .arg(spec.max_position_embeddings),
-      int(std::min<int64_t>(spec.max_position_embeddings, 4096)), 256,
-      int(std::min<int64_t>(spec.max_position_embeddings, 1 << 20)), 256, &ok);
-  if (ok) loadModel(folder, ctx);
+  ModelOpenDialog dialog(folder, spec, device_, this);
+  if (dialog.exec() != QDialog::Accepted) return;
+  device_ = dialog.device();
+  loadModel(folder, dialog.contextLength());
 }
 
 void MainWindow::loadModel(const QString& folder, qint64 context_length) {
@@ -295,7 +291,7 @@ void MainWindow::loadModel(const QString& folder, qint64 context_length) {
   load_progress_->setLabelText(tr("Opening %1").arg(folder));
   load_progress_->setValue(0);
   QMetaObject::invokeMethod(worker_, "load", Qt::QueuedConnection, Q_ARG(QString, folder),
-                            Q_ARG(qint64, context_length));
+                            Q_ARG(qint64, context_length), Q_ARG(QString, device_));
 }
 
 void MainWindow::onLoaded(const LoadedModelFacts& f) {
@@ -314,6 +310,12 @@ void MainWindow::onLoaded(const LoadedModelFacts& f) {
   m.contextLength = f.context_length;
   m.kvCacheBytes = f.kv_cache_bytes;
   m.backend = f.backend.toUpper();
+  m.gpuName = f.gpu_name;
+  m.gpuMemoryBytes = f.gpu_memory_bytes;
+  m.deviceNote = f.device_note;
+  m.vramWeights = f.vram_weights;
+  m.vramKvCache = f.vram_kv_cache;
+  m.vramWorkspace = f.vram_workspace;
   model_panel_->setFacts(m);
   widgets::RoutingShape shape;
   shape.nLayers = int(f.moe_layers);
@@ -325,7 +327,12 @@ void MainWindow::onLoaded(const LoadedModelFacts& f) {
   chat_input_->setPlaceholderText(
       tr("Message %1 (Enter to send, Shift+Enter for a new line)").arg(QFileInfo(f.path).fileName()));
   setWindowTitle(tr("MoE Studio — %1").arg(QFileInfo(f.path).fileName()));
-  speed_label_->setText(tr("%1 on %2").arg(f.backend, f.device));
+  device_label_->setText(tr("%1 backend \u00B7 %2").arg(f.backend.toUpper(), f.device));
+  speed_label_->clear();
+  device_label_->setToolTip(f.requested_device == "auto"
+                                ? tr("Device: auto (CUDA when a GPU is present, else the CPU)")
+                                : tr("Device: %1 (as asked)").arg(f.requested_device));
+  updateMemory();
   context_label_->setText(tr("context 0 / %1").arg(f.context_length));
   if (f.default_template)
     statusBar()->showMessage(tr("This model has no chat template: using %1.").arg(f.template_name), 15000);
@@ -340,10 +347,11 @@ void MainWindow::onStats(const GenerationSummary& s) {
 }
 
 void MainWindow::updateMemory() {
-  memory_label_->setText(tr("RAM %1").arg(human_bytes(double(resident_bytes()))) +
-                         (facts_.backend == "cuda"
-                              ? tr(" · VRAM %1").arg(human_bytes(double(facts_.weight_bytes)))
-                              : QString()));
+  // VRAM: what the backend holds on the GPU (its memory plan: weights, KV cache, workspace).
+  const qint64 vram = facts_.vram_weights + facts_.vram_kv_cache + facts_.vram_workspace;
+  memory_label_->setText(
+      tr("RAM %1").arg(human_bytes(double(resident_bytes()))) +
+      (facts_.backend == "cuda" ? tr(" \u00B7 VRAM %1").arg(human_bytes(double(vram))) : QString()));
 }
 
 void MainWindow::refreshSessions() {

@@ -38,8 +38,13 @@ class MainWindow : public QMainWindow {
   explicit MainWindow(store::SessionStore& store, QWidget* parent = nullptr);
   ~MainWindow() override;
 
-  // Loads a model folder with a context length (0: the default); asynchronous, see modelLoaded().
+  // Loads a model folder with a context length (0: the default) on the device chosen (setDevice());
+  // asynchronous, see modelLoaded().
   void loadModel(const QString& folder, qint64 context_length = 0);
+  // "auto" (the default: CUDA when a GPU is present, else the CPU), "cpu" or "cuda"; used by the next load.
+  void setDevice(const QString& device) { device_ = device; }
+  QString device() const { return device_; }
+  const LoadedModelFacts& loadedFacts() const { return facts_; }
   // The built-in demo model's folder ("" when it cannot be found).
   static QString demoModelPath();
 
@@ -51,6 +56,9 @@ class MainWindow : public QMainWindow {
   QDockWidget* routingDock() const { return routing_dock_; }
   ChatController* controller() const { return controller_; }
   QListWidget* sessionList() const { return session_list_; }
+  widgets::ModelPanel* modelPanel() const { return model_panel_; }
+  QLabel* deviceLabel() const { return device_label_; }
+  QLabel* memoryLabel() const { return memory_label_; }
 
  signals:
   void modelLoaded();
@@ -79,12 +87,14 @@ class MainWindow : public QMainWindow {
   widgets::ChatInput* chat_input_ = nullptr;
   widgets::SamplingPanel* sampling_ = nullptr;
   widgets::ModelPanel* model_panel_ = nullptr;
+  QString device_ = QStringLiteral("auto");
   widgets::RoutingData* routing_data_ = nullptr;
   widgets::RoutingPanel* routing_panel_ = nullptr;
   QDockWidget* routing_dock_ = nullptr;
   QListWidget* session_list_ = nullptr;
   QLineEdit* search_ = nullptr;
   QMenu* recent_menu_ = nullptr;
+  QLabel* device_label_ = nullptr;
   QLabel* speed_label_ = nullptr;
   QLabel* context_label_ = nullptr;
   QLabel* memory_label_ = nullptr;

@@ -3,20 +3,28 @@
 // (heatmap total for the answer's generated tokens = generated tokens x MoE layers x top-k), the session is
 // reopened from the store and its heatmap replayed from the stored trace. Screenshots of the main window
 // while chatting and of the routing dock are written to $MOE_SCREENSHOT_DIR (default /tmp/moe-screenshots).
+#include <QComboBox>
 #include <QDir>
+#include <QLabel>
 #include <QPlainTextEdit>
 #include <QRegularExpression>
 #include <QSignalSpy>
+#include <QSpinBox>
+#include <QStandardItemModel>
 #include <QTemporaryDir>
 #include <QToolTip>
 #include <QtTest>
 #include <numeric>
 
+#include "moe/device.h"
+#include "moe/model_spec.h"
 #include "store/session_store.h"
 #include "studio/chat_controller.h"
 #include "studio/main_window.h"
+#include "studio/model_open_dialog.h"
 #include "widgets/chat_input.h"
 #include "widgets/chat_view.h"
+#include "widgets/model_panel.h"
 #include "widgets/routing_data.h"
 #include "widgets/routing_panel.h"
 #include "widgets/routing_stats.h"
@@ -145,6 +153,80 @@ class GuiStudioTest : public QObject {
     window.controller()->openSession(session);
     QCOMPARE(total(data, widgets::RoutingScope::session(widgets::TokenFilter::Generated)), expected);
     QCOMPARE(window.chatView()->messageCount(), 2);
+  }
+
+  // The device: "auto" is CUDA when the probe finds a GPU and the CPU otherwise, and the window says which
+  // and why (the model panel, the status bar, VRAM there on CUDA); "cuda" without a GPU fails with the
+  // probe's reason; the open dialog offers the choice with the memory it takes.
+  void device_choice() {
+    const GpuProbe probe = probe_gpus();
+    const QString model = studio::MainWindow::demoModelPath();
+    store::SessionStore store(tmp_.filePath("device.db"));
+    QVERIFY(store.open().ok());
+    studio::MainWindow window(store);
+    window.show();
+    QCOMPARE(window.device(), QString("auto"));
+    QSignalSpy loaded(&window, &studio::MainWindow::modelLoaded);
+    QSignalSpy failed(&window, &studio::MainWindow::modelLoadFailed);
+    window.loadModel(model, 512);
+    QVERIFY(loaded.wait(60000));
+    const auto& f = window.loadedFacts();
+    QCOMPARE(f.requested_device, QString("auto"));
+    const QString device = window.modelPanel()->fieldText("Device");
+    const QString status = window.deviceLabel()->text();
+    qInfo("auto: backend %s; model panel Device: %s; status bar: %s | %s", qPrintable(f.backend),
+          qPrintable(device), qPrintable(status), qPrintable(window.memoryLabel()->text()));
+    QCOMPARE(window.modelPanel()->fieldText("Backend"), f.backend.toUpper());
+    if (probe.gpus.empty()) {
+      const QString why = QString::fromStdString(probe.why_none);
+      QVERIFY(!why.isEmpty());
+      QCOMPARE(f.backend, QString("cpu"));
+      QVERIFY2(device.startsWith("CPU (no GPU: ") && device.contains(why), qPrintable(device));
+      QVERIFY2(status.startsWith("CPU backend") && status.contains(why), qPrintable(status));
+      QVERIFY(!window.memoryLabel()->text().contains("VRAM"));
+      QVERIFY(window.modelPanel()->fieldText("GPU memory").isEmpty());
+
+      // CUDA asked for on a machine without a GPU: refused with the reason.
+      window.setDevice("cuda");
+      window.loadModel(model, 512);
+      QVERIFY(failed.wait(60000));
+      const QString message = failed.takeFirst().at(0).toString();
+      QVERIFY2(message.contains("no GPU") && message.contains(why), qPrintable(message));
+      QCOMPARE(window.deviceLabel()->text(), QString("no model"));
+    } else {
+      QCOMPARE(f.backend, QString("cuda"));
+      QVERIFY(window.memoryLabel()->text().contains("VRAM"));
+      QVERIFY(!window.modelPanel()->fieldText("GPU memory").isEmpty());
+    }
+    // The CPU when asked, whatever the machine has.
+    window.setDevice("cpu");
+    window.loadModel(model, 512);
+    QVERIFY(loaded.wait(60000));
+    QCOMPARE(window.loadedFacts().backend, QString("cpu"));
+    QVERIFY(window.deviceLabel()->text().startsWith("CPU backend"));
+
+    // The open dialog: the device choice and the context length, with what they cost.
+    const ModelSpec spec = load_model_spec(model.toStdString());
+    studio::ModelOpenDialog dialog(model, spec, "auto");
+    QCOMPARE(dialog.device(), QString("auto"));
+    QCOMPARE(dialog.contextLength(), int64_t(std::min<int64_t>(spec.max_position_embeddings, 4096)));
+    dialog.contextBox()->setValue(1024);
+    QCOMPARE(dialog.contextLength(), qint64(1024));
+    if (probe.gpus.empty()) {
+      QVERIFY2(dialog.gpuLabel()->text().contains(QString::fromStdString(probe.why_none)),
+               qPrintable(dialog.gpuLabel()->text()));
+      // 1,024 positions x layers x KV width x 4 bytes, in RAM.
+      const QString kv = QLocale().formattedDataSize(studio::ModelOpenDialog::kvBytesPerPosition(spec) * 1024,
+                                                     1, QLocale::DataSizeTraditionalFormat);
+      QVERIFY2(dialog.memoryLabel()->text().startsWith("KV cache in RAM: " + kv),
+               qPrintable(dialog.memoryLabel()->text()));
+      // CUDA is listed but cannot be picked.
+      auto* items = qobject_cast<QStandardItemModel*>(dialog.deviceBox()->model());
+      QVERIFY(items && !items->item(dialog.deviceBox()->findData("cuda"))->isEnabled());
+    }
+    dialog.deviceBox()->setCurrentIndex(dialog.deviceBox()->findData("cpu"));
+    QCOMPARE(dialog.device(), QString("cpu"));
+    QVERIFY(dialog.memoryLabel()->text().startsWith("KV cache in RAM"));
   }
 };
 

@@ -221,6 +221,14 @@ class TestPanels : public QObject {
     QCOMPARE(panel.fieldText(QStringLiteral("KV cache")), QStringLiteral("3.00 GiB"));
     QCOMPARE(panel.fieldText(QStringLiteral("Device")),
              QStringLiteral("NVIDIA H100 80GB HBM3 \u00B7 79.6 GiB"));
+    QVERIFY(panel.fieldText(QStringLiteral("GPU memory")).isEmpty());  // no plan given
+    f.vramWeights = 61'064'245'248;
+    f.vramKvCache = 3'221'225'472;
+    f.vramWorkspace = 1'073'741'824;
+    panel.setFacts(f);
+    QCOMPARE(panel.fieldText(QStringLiteral("GPU memory")),
+             QStringLiteral("60.9 GiB: weights 56.9 GiB \u00B7 KV cache 3.00 GiB \u00B7 workspace 1.00 GiB"));
+    f.vramWeights = f.vramKvCache = f.vramWorkspace = 0;
 
     f.gpuName.clear();
     f.backend = QStringLiteral("CPU");
@@ -228,6 +236,10 @@ class TestPanels : public QObject {
     f.sharedExperts = 1;
     panel.setFacts(f);
     QCOMPARE(panel.fieldText(QStringLiteral("Device")), QStringLiteral("CPU"));
+    QVERIFY(panel.fieldText(QStringLiteral("GPU memory")).isEmpty());
+    f.deviceNote = QStringLiteral("no GPU: no NVIDIA driver");
+    panel.setFacts(f);
+    QCOMPARE(panel.fieldText(QStringLiteral("Device")), QStringLiteral("CPU (no GPU: no NVIDIA driver)"));
     QCOMPARE(panel.fieldText(QStringLiteral("Layers")), QStringLiteral("48 (47 MoE)"));
     QCOMPARE(panel.fieldText(QStringLiteral("Experts")),
              QStringLiteral("128 routed, top-8 per token + 1 shared"));
