@@ -144,6 +144,7 @@ __global__ void __launch_bounds__(128) mla_value_kernel(MlaValueArgs a) {
 }
 
 constexpr int kAttnWarps = 4;
+constexpr int kMaxSplits = 256;
 
 template <int Vec>
 __device__ __forceinline__ void load_vec(const bf16* p, int d, int n, float (&out)[Vec]) {
@@ -278,27 +279,42 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attn_decode_kernel(AttnDecode
   }
 }
 
-// One block per query head: merges the splits that hold positions of this step.
+// One block per query head: merges the splits that hold positions of this step. The splits' maxima and
+// sums are read in parallel into shared memory first (a serial loop of dependent loads took microseconds).
 __global__ void __launch_bounds__(128) attn_combine_kernel(AttnDecodeArgs a) {
+  __shared__ float weight[kMaxSplits];
+  __shared__ float inv_total;
   const int h = blockIdx.x, pos = a.params->pos;
   const int64_t first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-  const int64_t s0 = first / a.chunk, s1 = pos / a.chunk;
-  float M = -INFINITY;
-  for (int64_t s = s0; s <= s1; ++s)
-    M = fmaxf(M, a.partial[(s * a.nh + h) * (a.vd + 2) + a.vd]);
-  float L = 0.0f;
-  for (int64_t s = s0; s <= s1; ++s) {
-    const float* p = a.partial + (s * a.nh + h) * (a.vd + 2);
-    L += p[a.vd + 1] * expf(p[a.vd] - M);
+  const int64_t s0 = first / a.chunk, n = pos / a.chunk - s0 + 1;
+  __shared__ float scratch[33];
+  float mx = -INFINITY;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const float m = a.partial[((s0 + i) * a.nh + h) * (a.vd + 2) + a.vd];
+    weight[i] = m;
+    mx = fmaxf(mx, m);
   }
-  const float inv = 1.0f / L;
+  // Block maximum via the sum helper's scratch: max of maxima.
+  mx = warp_max(mx);
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = mx;
+  __syncthreads();
+  float M = -INFINITY;
+  for (int w = 0; w < int(blockDim.x >> 5); ++w)
+    M = fmaxf(M, scratch[w]);
+  float l = 0.0f;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const float w = expf(weight[i] - M);
+    weight[i] = w;
+    l += a.partial[((s0 + i) * a.nh + h) * (a.vd + 2) + a.vd + 1] * w;
+  }
+  const float L = block_sum(l, scratch);
+  if (threadIdx.x == 0) inv_total = 1.0f / L;
+  __syncthreads();
   for (int d = threadIdx.x; d < a.vd; d += blockDim.x) {
     float sum = 0.0f;
-    for (int64_t s = s0; s <= s1; ++s) {
-      const float* p = a.partial + (s * a.nh + h) * (a.vd + 2);
-      sum += p[d] * expf(p[a.vd] - M);
-    }
-    a.out[int64_t(h) * a.vd + d] = sum * inv;
+    for (int64_t i = 0; i < n; ++i)
+      sum += a.partial[((s0 + i) * a.nh + h) * (a.vd + 2) + d] * weight[i];
+    a.out[int64_t(h) * a.vd + d] = sum * inv_total;
   }
 }
 

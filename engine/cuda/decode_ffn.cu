@@ -12,7 +12,8 @@
 namespace moe::cuda {
 namespace {
 
-constexpr int kWarps = 8;  // warps per block of the GEMV-like kernels
+constexpr int kWarps = 8;        // warps per block of the GEMV-like kernels
+constexpr int kBlocksPerSm = 3;  // resident blocks of a persistent grid (registers capped to fit)
 
 // Two dot products at once (gate and up of one neuron, or two output rows): twice the loads in flight of
 // one. Each row has its own input vector; equal lengths take the paired path.
@@ -26,6 +27,13 @@ __device__ __forceinline__ void warp_dot_2(const bf16* ra, const float* xa, int6
   const int lane = threadIdx.x & 31;
   float sa = 0.0f, sb = 0.0f;
   int64_t c = int64_t(lane) * 8;
+  for (; c + 768 < na; c += 1024) {  // eight 16-byte loads in flight per lane
+    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), a2 = load_weights8(ra + c + 512),
+          a3 = load_weights8(ra + c + 768), b0 = load_weights8(rb + c), b1 = load_weights8(rb + c + 256),
+          b2 = load_weights8(rb + c + 512), b3 = load_weights8(rb + c + 768);
+    sa += (dot8(a0, xa + c) + dot8(a1, xa + c + 256)) + (dot8(a2, xa + c + 512) + dot8(a3, xa + c + 768));
+    sb += (dot8(b0, xb + c) + dot8(b1, xb + c + 256)) + (dot8(b2, xb + c + 512) + dot8(b3, xb + c + 768));
+  }
   for (; c + 256 < na; c += 512) {
     uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), b0 = load_weights8(rb + c),
           b1 = load_weights8(rb + c + 256);
@@ -48,7 +56,7 @@ __device__ __forceinline__ void warp_dot_2rows(const bf16* ra, const bf16* rb, c
 // Persistent: a grid of about two blocks per SM loads (and normalises) the input once per block, then each
 // warp walks its rows two at a time, so eight 16-byte loads per lane are in flight.
 template <bool Add>
-__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(GemvArgs a) {
+__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_kernel(GemvArgs a) {
   extern __shared__ float xs[];
   __shared__ float scratch[33];
   load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
@@ -235,7 +243,7 @@ __global__ void __launch_bounds__(kWarps * 32) router_kernel(GemvArgs g, RouterA
   }
 }
 
-__global__ void __launch_bounds__(kWarps * 32) expert_up_kernel(FfnArgs a) {
+__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) expert_up_kernel(FfnArgs a) {
   extern __shared__ float xs[];
   __shared__ float scratch[33];
   load_input(xs, a.x, a.hidden, a.ffn_norm, a.eps, scratch);
@@ -283,7 +291,7 @@ __device__ __forceinline__ void down_unit(const FfnArgs& a, const float* hs, con
   }
 }
 
-__global__ void __launch_bounds__(kWarps * 32) expert_down_kernel(FfnArgs a, DownSplit d) {
+__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) expert_down_kernel(FfnArgs a, DownSplit d) {
   extern __shared__ float hs[];
   __shared__ float scratch[33];
   load_input(hs, a.h, int64_t(a.slots) * a.inter + a.always_inter, nullptr, 0.0f, scratch);

@@ -24,9 +24,10 @@ int64_t q_width(const ModelSpec& s) {
   return s.attention == AttentionKind::MLA ? s.kv_lora_rank + s.qk_rope_head_dim : s.head_dim;
 }
 
-// Positions per flash-decoding split: at least 32 (8 per warp), and at most 256 splits.
+// Positions per flash-decoding split: at least 16 (4 per warp), and at most 256 splits (the combine
+// kernel's limit).
 int64_t attn_chunk(int64_t ctx) {
-  return std::max<int64_t>(32, (ctx + 255) / 256);
+  return std::max<int64_t>(16, (ctx + 255) / 256);
 }
 
 int64_t max_h(const ModelSpec& s) {
