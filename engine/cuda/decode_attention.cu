@@ -44,6 +44,7 @@ constexpr int kMaxHead = 1024;
 
 // One block per q head, k head and v head.
 __global__ void __launch_bounds__(kPrepThreads) attn_prep_kernel(AttnPrepArgs a) {
+  pdl_begin();
   __shared__ float v[kMaxHead];
   __shared__ float scratch[33];
   const int b = blockIdx.x, pos = a.params->pos;
@@ -86,6 +87,7 @@ __global__ void __launch_bounds__(kPrepThreads) attn_prep_kernel(AttnPrepArgs a)
 
 // MLA: the normalised latent and the rotated shared key into the cache; the normalised q_a for q_b.
 __global__ void __launch_bounds__(256) mla_prep_kernel(MlaPrepArgs a) {
+  pdl_begin();
   __shared__ float kpe[kMaxHead];
   __shared__ float scratch[33];
   const int pos = a.params->pos;
@@ -112,6 +114,7 @@ __global__ void __launch_bounds__(256) mla_prep_kernel(MlaPrepArgs a) {
 // grid (nh, ceil(r / 128)): q[h, c] = sum_i q_nope[h, i] * kv_b[h (nope + vd) + i, c]; block (h, 0) also
 // rotates q_pe into q[h, r ..].
 __global__ void __launch_bounds__(128) mla_query_kernel(MlaQueryArgs a) {
+  pdl_begin();
   __shared__ float qn[kMaxHead];
   const int h = blockIdx.x, hd = a.nope + a.rope;
   const float* qh = a.q_full + int64_t(h) * hd;
@@ -136,6 +139,7 @@ __global__ void __launch_bounds__(128) mla_query_kernel(MlaQueryArgs a) {
 
 // One warp per output row (h, i): out[h, i] = kv_b[h (nope + vd) + nope + i] . latent[h].
 __global__ void __launch_bounds__(128) mla_value_kernel(MlaValueArgs a) {
+  pdl_begin();
   const int64_t row = int64_t(blockIdx.x) * 4 + (threadIdx.x >> 5);
   if (row >= int64_t(a.nh) * a.vd) return;
   const int64_t h = row / a.vd, i = row % a.vd;
@@ -171,6 +175,7 @@ __device__ __forceinline__ int dim_of(int lane, int e) {
 // grid (nkv * head groups, splits); a block handles up to GB query heads of one KV head over one split.
 template <int GB, int E, int Vec>
 __global__ void __launch_bounds__(kAttnWarps * 32) attn_decode_kernel(AttnDecodeArgs a) {
+  pdl_begin();
   __shared__ float sm_m[kAttnWarps][GB], sm_l[kAttnWarps][GB];
   __shared__ float sm_acc[kAttnWarps][GB][E * Vec * 32];
   const int G = a.nh / a.nkv, groups = (G + GB - 1) / GB;
@@ -282,6 +287,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attn_decode_kernel(AttnDecode
 // One block per query head: merges the splits that hold positions of this step. The splits' maxima and
 // sums are read in parallel into shared memory first (a serial loop of dependent loads took microseconds).
 __global__ void __launch_bounds__(128) attn_combine_kernel(AttnDecodeArgs a) {
+  pdl_begin();
   __shared__ float weight[kMaxSplits];
   __shared__ float inv_total;
   const int h = blockIdx.x, pos = a.params->pos;
@@ -329,7 +335,7 @@ template <int GB, int E, int Vec>
 void launch_decode(const AttnDecodeArgs& a, cudaStream_t s) {
   const int G = a.nh / a.nkv;
   dim3 grid(unsigned(a.nkv * ((G + GB - 1) / GB)), unsigned(a.splits));
-  attn_decode_kernel<GB, E, Vec><<<grid, kAttnWarps * 32, 0, s>>>(a);
+  launch_pdl(attn_decode_kernel<GB, E, Vec>, grid, kAttnWarps * 32, 0, s, a);
 }
 
 template <int E, int Vec>
@@ -345,24 +351,24 @@ void launch_decode_e(const AttnDecodeArgs& a, int gb, cudaStream_t s) {
 
 void launch_attn_prep(const AttnPrepArgs& a, cudaStream_t s) {
   if (a.hd > kMaxHead || a.vd > kMaxHead) throw Error("attention: head size over 1024 is not supported");
-  attn_prep_kernel<<<unsigned(a.nh + 2 * a.nkv), kPrepThreads, 0, s>>>(a);
+  launch_pdl(attn_prep_kernel, unsigned(a.nh + 2 * a.nkv), kPrepThreads, 0, s, a);
   MOE_CUDA_LAUNCHED();
 }
 
 void launch_mla_prep(const MlaPrepArgs& a, cudaStream_t s) {
   if (a.rope > kMaxHead) throw Error("MLA: rotary size over 1024 is not supported");
-  mla_prep_kernel<<<1, 256, 0, s>>>(a);
+  launch_pdl(mla_prep_kernel, 1, 256, 0, s, a);
   MOE_CUDA_LAUNCHED();
 }
 
 void launch_mla_query(const MlaQueryArgs& a, cudaStream_t s) {
   if (a.nope + a.rope > kMaxHead) throw Error("MLA: head size over 1024 is not supported");
-  mla_query_kernel<<<dim3(unsigned(a.nh), unsigned((a.r + 127) / 128)), 128, 0, s>>>(a);
+  launch_pdl(mla_query_kernel, dim3(unsigned(a.nh), unsigned((a.r + 127) / 128)), 128, 0, s, a);
   MOE_CUDA_LAUNCHED();
 }
 
 void launch_mla_value(const MlaValueArgs& a, cudaStream_t s) {
-  mla_value_kernel<<<unsigned((int64_t(a.nh) * a.vd + 3) / 4), 128, 0, s>>>(a);
+  launch_pdl(mla_value_kernel, unsigned((int64_t(a.nh) * a.vd + 3) / 4), 128, 0, s, a);
   MOE_CUDA_LAUNCHED();
 }
 
@@ -405,7 +411,7 @@ void launch_attn_decode(const AttnDecodeArgs& a, cudaStream_t s) {
       throw Error("attention: head size " + std::to_string(width) + " not a multiple of 4 over 256");
   }
   MOE_CUDA_LAUNCHED();
-  attn_combine_kernel<<<unsigned(a.nh), 128, 0, s>>>(a);
+  launch_pdl(attn_combine_kernel, unsigned(a.nh), 128, 0, s, a);
   MOE_CUDA_LAUNCHED();
 }
 

@@ -6,6 +6,9 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <utility>
+
+#include "cuda/cuda_check.h"
 
 #include "cuda/cuda_context.h"
 
@@ -115,6 +118,31 @@ __device__ __forceinline__ float silu(float v) {
 
 __device__ __forceinline__ float sigmoid(float v) {
   return 1.0f / (1.0f + expf(-v));
+}
+
+// Programmatic dependent launch: every decode kernel is launched with launch_pdl, so the next kernel's
+// launch overlaps this one's tail; each kernel first waits for its predecessor's results (pdl_begin), then
+// lets its own successor start launching.
+__device__ __forceinline__ void pdl_begin() {
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+}
+
+template <class... Params, class... Args>
+void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                Args&&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  check(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), "cudaLaunchKernelEx", __FILE__,
+        __LINE__);
 }
 
 }  // namespace moe::cuda

@@ -57,6 +57,7 @@ __device__ __forceinline__ void warp_dot_2rows(const bf16* ra, const bf16* rb, c
 // warp walks its rows two at a time, so eight 16-byte loads per lane are in flight.
 template <bool Add>
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_kernel(GemvArgs a) {
+  pdl_begin();
   extern __shared__ float xs[];
   __shared__ float scratch[33];
   load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
@@ -87,6 +88,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_kernel(GemvArg
 // a fixed order) into y. Spreads a 2048-row matrix over all SMs instead of one wave of 128 blocks.
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_split_kernel(GemvArgs a, int pieces, int64_t piece, float* part) {
+  pdl_begin();
   extern __shared__ float xs[];
   __shared__ float scratch[33];
   load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
@@ -115,6 +117,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 
 // y[r] += sum over pieces of part[piece][r] (+ bias[r]).
 __global__ void reduce_add_kernel(float* y, const float* part, int pieces, int64_t rows, const float* bias) {
+  pdl_begin();
   const int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (r >= rows) return;
   float acc = bias ? bias[r] : 0.0f;
@@ -218,6 +221,7 @@ __device__ void route_warp(const RouterArgs& a, const float* logits, float* scor
 }
 
 __global__ void __launch_bounds__(kWarps * 32) router_kernel(GemvArgs g, RouterArgs a) {
+  pdl_begin();
   extern __shared__ float xs[];
   __shared__ float scratch[33];
   __shared__ bool last;
@@ -244,6 +248,7 @@ __global__ void __launch_bounds__(kWarps * 32) router_kernel(GemvArgs g, RouterA
 }
 
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) expert_up_kernel(FfnArgs a) {
+  pdl_begin();
   extern __shared__ float xs[];
   __shared__ float scratch[33];
   load_input(xs, a.x, a.hidden, a.ffn_norm, a.eps, scratch);
@@ -292,6 +297,7 @@ __device__ __forceinline__ void down_unit(const FfnArgs& a, const float* hs, con
 }
 
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) expert_down_kernel(FfnArgs a, DownSplit d) {
+  pdl_begin();
   extern __shared__ float hs[];
   __shared__ float scratch[33];
   load_input(hs, a.h, int64_t(a.slots) * a.inter + a.always_inter, nullptr, 0.0f, scratch);
@@ -337,36 +343,38 @@ void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part)
   const int pieces = add && split_part ? split_pieces(a.rows, a.cols) : 1;
   if (pieces > 1) {
     const int64_t piece = (a.cols / pieces + 7) / 8 * 8;
-    gemv_split_kernel<<<blocks_for(pieces * a.rows), kWarps * 32, smem, s>>>(a, pieces, piece, split_part);
+    launch_pdl(gemv_split_kernel, blocks_for(pieces * a.rows), kWarps * 32, smem, s, a, pieces, piece,
+               split_part);
     MOE_CUDA_LAUNCHED();
-    reduce_add_kernel<<<unsigned((a.rows + 255) / 256), 256, 0, s>>>(a.y, split_part, pieces, a.rows, a.bias);
+    launch_pdl(reduce_add_kernel, unsigned((a.rows + 255) / 256), 256, 0, s, a.y, split_part, pieces, a.rows,
+               a.bias);
   } else if (add) {
-    gemv_kernel<true><<<blocks_for(a.rows), kWarps * 32, smem, s>>>(a);
+    launch_pdl(gemv_kernel<true>, blocks_for(a.rows), kWarps * 32, smem, s, a);
   } else {
-    gemv_kernel<false><<<blocks_for(a.rows), kWarps * 32, smem, s>>>(a);
+    launch_pdl(gemv_kernel<false>, blocks_for(a.rows), kWarps * 32, smem, s, a);
   }
   MOE_CUDA_LAUNCHED();
 }
 
 void launch_router(const GemvArgs& g, const RouterArgs& a, cudaStream_t s) {
-  router_kernel<<<unsigned((g.rows + kWarps - 1) / kWarps), kWarps * 32, sizeof(float) * size_t(g.cols), s>>>(
-      g, a);
+  launch_pdl(router_kernel, unsigned((g.rows + kWarps - 1) / kWarps), kWarps * 32,
+             sizeof(float) * size_t(g.cols), s, g, a);
   MOE_CUDA_LAUNCHED();
 }
 
 void launch_expert_up(const FfnArgs& a, cudaStream_t s) {
-  expert_up_kernel<<<blocks_for(2 * (a.slots * a.inter + a.always_inter)), kWarps * 32,
-                     sizeof(float) * size_t(a.hidden), s>>>(a);
+  launch_pdl(expert_up_kernel, blocks_for(2 * (a.slots * a.inter + a.always_inter)), kWarps * 32,
+             sizeof(float) * size_t(a.hidden), s, a);
   MOE_CUDA_LAUNCHED();
 }
 
 void launch_expert_down(const FfnArgs& a, float* split_part, cudaStream_t s) {
   const DownSplit d = down_split(a.slots, a.inter, a.always_inter, split_part);
-  expert_down_kernel<<<blocks_for(d.pieces * a.hidden), kWarps * 32,
-                       sizeof(float) * size_t(a.slots * a.inter + a.always_inter), s>>>(a, d);
+  launch_pdl(expert_down_kernel, blocks_for(d.pieces * a.hidden), kWarps * 32,
+             sizeof(float) * size_t(a.slots * a.inter + a.always_inter), s, a, d);
   MOE_CUDA_LAUNCHED();
-  reduce_add_kernel<<<unsigned((a.hidden + 255) / 256), 256, 0, s>>>(a.y, split_part, int(d.pieces), a.hidden,
-                                                                     nullptr);
+  launch_pdl(reduce_add_kernel, unsigned((a.hidden + 255) / 256), 256, 0, s, a.y, split_part, int(d.pieces),
+             a.hidden, nullptr);
   MOE_CUDA_LAUNCHED();
 }
 
