@@ -220,45 +220,40 @@ __device__ void route_warp(const RouterArgs& a, const float* logits, float* scor
   }
 }
 
-__global__ void __launch_bounds__(kWarps * 32) router_kernel(GemvArgs g, RouterArgs a) {
+// Gate/up/SiLU over the chosen experts and the always-on MLP. The expert choice is made here, by one warp
+// of every block from the router logits the previous kernel wrote (a separate choosing kernel, or a
+// last-block handoff, cost more than this redundant few-microsecond warp); block 0 publishes it (routing
+// record, down projection).
+__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
+    expert_up_kernel(FfnArgs a, RouterArgs r, const float* logits) {
   pdl_begin();
   extern __shared__ float xs[];
   __shared__ float scratch[33];
-  __shared__ bool last;
   __shared__ float scores[kMaxExperts], choice[kMaxExperts];
-  load_input(xs, g.x, g.cols, g.norm_w, g.eps, scratch);
-  const int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  if (r < g.rows) {
-    const float acc = warp_dot_row(g.w + r * g.cols, xs, g.cols);
-    if ((threadIdx.x & 31) == 0) g.y[r] = acc;
-  }
-  // The last block to finish chooses the experts (the others' logits are visible after the fence).
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(a.counter, 1u) == gridDim.x - 1;
-  __syncthreads();
-  if (!last) return;
-  if (threadIdx.x < 32) {
-    route_warp(a, g.y, scores, choice);
-    if (threadIdx.x == 0) {
-      if (a.shared_gate) g.y[a.num_experts] = sigmoid(__ldcg(g.y + a.num_experts));
-      *a.counter = 0;
+  __shared__ int32_t chosen[kMaxTopK];
+  __shared__ float chosen_w[kMaxTopK];
+  if (r.top_k > 0 && threadIdx.x < 32) {
+    RouterArgs local = r;
+    local.experts = chosen;
+    local.weights = chosen_w;
+    route_warp(local, logits, scores, choice);
+    __syncwarp();
+    if (blockIdx.x == 0) {
+      for (int i = threadIdx.x; i < r.top_k; i += 32) {
+        r.experts[i] = chosen[i];
+        r.weights[i] = chosen_w[i];
+      }
+      if (threadIdx.x == 0 && r.shared_gate) r.shared_gate_out[0] = sigmoid(__ldcg(logits + r.num_experts));
     }
   }
-}
-
-__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) expert_up_kernel(FfnArgs a) {
-  pdl_begin();
-  extern __shared__ float xs[];
-  __shared__ float scratch[33];
-  load_input(xs, a.x, a.hidden, a.ffn_norm, a.eps, scratch);
+  load_input(xs, a.x, a.hidden, a.ffn_norm, a.eps, scratch);  // its barrier also publishes `chosen`
   const int64_t routed = int64_t(a.slots) * a.inter, rows = routed + a.always_inter;
   const int64_t stride = int64_t(gridDim.x) * kWarps;
   for (int64_t row = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); row < rows; row += stride) {
     const bf16 *gate, *up;
     if (row < routed) {
       const int64_t slot = row / a.inter, i = row % a.inter;
-      const int64_t e = a.experts[slot];
+      const int64_t e = chosen[slot];
       gate = a.experts_gate + (e * a.inter + i) * a.hidden;
       up = a.experts_up + (e * a.inter + i) * a.hidden;
     } else {
@@ -320,11 +315,11 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) expert_down_kernel(
 
 int g_sm_count = 132;
 
-// Persistent grids: two blocks per SM at most (each block loads its input vector once), fewer for small
-// matrices (a warp per row pair).
+// Persistent grids: kBlocksPerSm blocks per SM at most (each block loads its input vector once), fewer for
+// small matrices (a warp per row pair).
 unsigned blocks_for(int64_t rows) {
-  return unsigned(
-      std::max<int64_t>(1, std::min<int64_t>((rows + 2 * kWarps - 1) / (2 * kWarps), 2 * g_sm_count)));
+  return unsigned(std::max<int64_t>(
+      1, std::min<int64_t>((rows + 2 * kWarps - 1) / (2 * kWarps), int64_t(kBlocksPerSm) * g_sm_count)));
 }
 
 }  // namespace
@@ -333,7 +328,7 @@ void prepare_ffn_kernels(size_t max_smem, int sm_count) {
   g_sm_count = sm_count;
   for (const void* k :
        {reinterpret_cast<const void*>(gemv_kernel<false>), reinterpret_cast<const void*>(gemv_kernel<true>),
-        reinterpret_cast<const void*>(router_kernel), reinterpret_cast<const void*>(expert_up_kernel),
+        reinterpret_cast<const void*>(gemv_split_kernel), reinterpret_cast<const void*>(expert_up_kernel),
         reinterpret_cast<const void*>(expert_down_kernel)})
     MOE_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(max_smem)));
 }
@@ -356,16 +351,9 @@ void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part)
   MOE_CUDA_LAUNCHED();
 }
 
-void launch_router(const GemvArgs& g, const RouterArgs& a, cudaStream_t s) {
-  launch_pdl(router_kernel, unsigned((g.rows + kWarps - 1) / kWarps), kWarps * 32,
-             sizeof(float) * size_t(g.cols), s, g, a);
-  MOE_CUDA_LAUNCHED();
-}
-
-void launch_expert_up(const FfnArgs& a, cudaStream_t s) {
+void launch_expert_up(const FfnArgs& a, const RouterArgs& r, const float* logits, cudaStream_t s) {
   launch_pdl(expert_up_kernel, blocks_for(2 * (a.slots * a.inter + a.always_inter)), kWarps * 32,
-             sizeof(float) * size_t(a.hidden), s, a);
-  MOE_CUDA_LAUNCHED();
+             sizeof(float) * size_t(a.hidden), s, a, r, logits);
 }
 
 void launch_expert_down(const FfnArgs& a, float* split_part, cudaStream_t s) {

@@ -13,6 +13,7 @@
 namespace moe::cuda {
 
 constexpr int kMaxExperts = 512;
+constexpr int kMaxTopK = 32;
 
 // y[rows] (=|+=) W[rows, cols] . norm(x) (+ bias)
 struct GemvArgs {
@@ -34,9 +35,9 @@ struct RouterArgs {
   bool normalize = false;
   float normalize_eps = 0;
   float scale = 1;
-  bool shared_gate = false;  // logits row num_experts -> sigmoid, in place
-  unsigned* counter = nullptr;
-  int32_t* experts = nullptr;  // [top_k] of this layer
+  bool shared_gate = false;          // sigmoid(logits row num_experts) scales the shared expert
+  float* shared_gate_out = nullptr;  // where that scale goes
+  int32_t* experts = nullptr;        // [top_k] of this layer (the routing record)
   float* weights = nullptr;
 };
 
@@ -97,8 +98,8 @@ void prepare_ffn_kernels(size_t max_smem, int sm_count);
 // y (=|+=) W norm(x); with `split_part` (a buffer of 8 * rows floats), a residual-adding GEMV with few rows
 // runs split-K.
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
-void launch_router(const GemvArgs& g, const RouterArgs& a, cudaStream_t s);
-void launch_expert_up(const FfnArgs& a, cudaStream_t s);
+// Chooses the experts from `logits` (router rows of this layer) and runs gate/up/SiLU (dense: r.top_k 0).
+void launch_expert_up(const FfnArgs& a, const RouterArgs& r, const float* logits, cudaStream_t s);
 void launch_expert_down(const FfnArgs& a, float* split_part, cudaStream_t s);
 
 // Attention of one position (decode_attention.cu).

@@ -69,7 +69,7 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   take(b.q, nh * std::max(q_width(s), s.v_head_dim));
   take(b.attn, std::max(nh * aw, s.q_lora_rank));
   take(b.attn_partial, b.attn_splits * nh * (aw + 2));
-  take(b.router_logits, s.num_experts + 1);
+  take(b.router_logits, s.num_experts + 2);  // + shared-expert gate logit, + its sigmoid
   take(b.route_experts, std::max<int64_t>(s.num_moe_layers(), 1) * k);
   take(b.route_weights, std::max<int64_t>(s.num_moe_layers(), 1) * k);
   take(b.h, max_h(s));
@@ -100,6 +100,9 @@ void prepare_decode_kernels(const CudaContext& c) {
     throw Error("CUDA decode: an input vector of " + std::to_string(widest) +
                 " floats does not fit in shared memory (" + std::to_string(max_optin) + " bytes)");
   prepare_ffn_kernels(size_t(max_optin) - 8192, c.sm_count);  // room for the kernels' static shared memory
+  if (s.top_k > kMaxTopK)
+    throw Error("CUDA decode: top-" + std::to_string(s.top_k) + " routing (at most " +
+                std::to_string(kMaxTopK) + ")");
   if (s.num_experts > kMaxExperts)
     throw Error("CUDA decode: " + std::to_string(s.num_experts) + " experts (at most " +
                 std::to_string(kMaxExperts) + ")");
@@ -206,8 +209,8 @@ void enqueue_decode_step(CudaContext& c) {
     f.always_up = L.always_up;
     f.always_down = L.always_down;
     f.always_inter = L.always_inter;
+    RouterArgs r;  // top_k 0: a dense layer (no choice)
     if (ls.moe) {
-      RouterArgs r;
       r.num_experts = int(s.num_experts);
       r.top_k = int(s.top_k);
       r.sigmoid = s.router_score == RouterScore::Sigmoid;
@@ -224,10 +227,10 @@ void enqueue_decode_step(CudaContext& c) {
                          (s.family == Family::DeepseekV2 && !(s.norm_topk_prob && s.top_k > 1));
       r.scale = scale ? float(s.routed_scaling_factor) : 1.0f;
       r.shared_gate = L.always_gated;
-      r.counter = d.counters;
+      r.shared_gate_out = d.router_logits + s.num_experts + 1;
       r.experts = d.route_experts + moe_index * k;
       r.weights = d.route_weights + moe_index * k;
-      launch_router({L.router, L.router_rows, H, d.x, L.ffn_norm, eps, nullptr, d.router_logits}, r, st);
+      launch_gemv({L.router, L.router_rows, H, d.x, L.ffn_norm, eps, nullptr, d.router_logits}, false, st);
       f.slots = int(s.top_k);
       f.inter = s.moe_intermediate_size;
       f.experts = r.experts;
@@ -235,10 +238,10 @@ void enqueue_decode_step(CudaContext& c) {
       f.experts_gate = L.experts_gate;
       f.experts_up = L.experts_up;
       f.experts_down = L.experts_down;
-      f.always_scale = L.always_gated ? d.router_logits + s.num_experts : nullptr;
+      f.always_scale = L.always_gated ? r.shared_gate_out : nullptr;
       ++moe_index;
     }
-    launch_expert_up(f, st);
+    launch_expert_up(f, r, d.router_logits, st);
     launch_expert_down(f, d.split, st);
   }
   launch_gemv({c.w.lm_head, s.vocab_size, H, d.x, c.w.final_norm, eps, nullptr, d.logits}, false, st);
