@@ -128,6 +128,19 @@ __device__ __forceinline__ void pdl_begin() {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 }
 
+// For kernels whose first weights do not depend on the previous kernel: let the successor launch, ask L2
+// for `n` elements of up to two weight rows (one 128-byte line per lane and step), then wait. The
+// prefetches run while the previous kernel drains.
+__device__ __forceinline__ void pdl_begin_prefetching(const bf16* row_a, const bf16* row_b, int64_t n) {
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  const int lane = threadIdx.x & 31;
+  for (int64_t c = int64_t(lane) * 64; c < n; c += 32 * 64) {
+    if (row_a) asm volatile("prefetch.global.L2 [%0];" ::"l"(row_a + c));
+    if (row_b) asm volatile("prefetch.global.L2 [%0];" ::"l"(row_b + c));
+  }
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+}
+
 template <class... Params, class... Args>
 void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                 Args&&... args) {

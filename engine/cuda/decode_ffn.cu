@@ -13,7 +13,7 @@ namespace moe::cuda {
 namespace {
 
 constexpr int kWarps = 8;        // warps per block of the GEMV-like kernels
-constexpr int kBlocksPerSm = 3;  // resident blocks of a persistent grid (registers capped to fit)
+constexpr int kBlocksPerSm = 2;  // resident blocks of a persistent grid (registers capped to fit)
 
 // Two dot products at once (gate and up of one neuron, or two output rows): twice the loads in flight of
 // one. Each row has its own input vector; equal lengths take the paired path.
@@ -57,7 +57,11 @@ __device__ __forceinline__ void warp_dot_2rows(const bf16* ra, const bf16* rb, c
 // warp walks its rows two at a time, so eight 16-byte loads per lane are in flight.
 template <bool Add>
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_kernel(GemvArgs a) {
-  pdl_begin();
+  {
+    const int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), r2 = r + int64_t(gridDim.x) * kWarps;
+    pdl_begin_prefetching(r < a.rows ? a.w + r * a.cols : nullptr, r2 < a.rows ? a.w + r2 * a.cols : nullptr,
+                          a.cols);
+  }
   extern __shared__ float xs[];
   __shared__ float scratch[33];
   load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
@@ -226,7 +230,13 @@ __device__ void route_warp(const RouterArgs& a, const float* logits, float* scor
 // record, down projection).
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
     expert_up_kernel(FfnArgs a, RouterArgs r, const float* logits) {
-  pdl_begin();
+  const int64_t routed = int64_t(a.slots) * a.inter, rows = routed + a.always_inter;
+  {  // rows are numbered always-on MLP first, so the first pass's weights can be fetched before the wait
+    const int64_t row = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+    const bool known = row < a.always_inter;
+    pdl_begin_prefetching(known ? a.always_gate + row * a.hidden : nullptr,
+                          known ? a.always_up + row * a.hidden : nullptr, a.hidden);
+  }
   extern __shared__ float xs[];
   __shared__ float scratch[33];
   __shared__ float scores[kMaxExperts], choice[kMaxExperts];
@@ -247,23 +257,23 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
     }
   }
   load_input(xs, a.x, a.hidden, a.ffn_norm, a.eps, scratch);  // its barrier also publishes `chosen`
-  const int64_t routed = int64_t(a.slots) * a.inter, rows = routed + a.always_inter;
   const int64_t stride = int64_t(gridDim.x) * kWarps;
   for (int64_t row = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); row < rows; row += stride) {
     const bf16 *gate, *up;
-    if (row < routed) {
-      const int64_t slot = row / a.inter, i = row % a.inter;
+    if (row >= a.always_inter) {
+      const int64_t k = row - a.always_inter, slot = k / a.inter, i = k % a.inter;
       const int64_t e = chosen[slot];
       gate = a.experts_gate + (e * a.inter + i) * a.hidden;
       up = a.experts_up + (e * a.inter + i) * a.hidden;
     } else {
-      const int64_t i = row - routed;
-      gate = a.always_gate + i * a.hidden;
-      up = a.always_up + i * a.hidden;
+      gate = a.always_gate + row * a.hidden;
+      up = a.always_up + row * a.hidden;
     }
     float g, u;
     warp_dot_2rows(gate, up, xs, a.hidden, g, u);
-    if ((threadIdx.x & 31) == 0) a.h[row] = silu(g) * u;
+    // h keeps the routed-first layout the down projection reads.
+    if ((threadIdx.x & 31) == 0)
+      a.h[row >= a.always_inter ? row - a.always_inter : routed + row] = silu(g) * u;
   }
 }
 
@@ -271,23 +281,30 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
 // rows (cut into pieces of about I columns) are separate pieces, unit u = (piece, row) writes
 // part[piece][row] = gate weight * dot, and reduce_add_kernel adds them into the residual. H x pieces units
 // keep every SM busy where H rows alone would not.
-__device__ __forceinline__ void down_unit(const FfnArgs& a, const float* hs, const DownSplit& d, int64_t u,
-                                          const bf16*& w, const float*& x, int64_t& n, float& scale) {
+struct DownChoice {  // the routing of this layer, copied to shared memory once per block
+  int32_t experts[kMaxTopK];
+  float weights[kMaxTopK];
+  float always_scale;
+};
+
+__device__ __forceinline__ void down_unit(const FfnArgs& a, const DownChoice& c, const float* hs,
+                                          const DownSplit& d, int64_t u, const bf16*& w, const float*& x,
+                                          int64_t& n, float& scale) {
   const int64_t p = u / a.hidden, r = u % a.hidden;
   const int64_t routed_pieces = int64_t(a.slots) * d.per_slot;
   if (p < routed_pieces) {
     const int64_t slot = p / d.per_slot, c0 = (p % d.per_slot) * d.piece;
-    const int64_t e = a.experts[slot];
+    const int64_t e = c.experts[slot];
     w = a.experts_down + (e * a.hidden + r) * a.inter + c0;
     x = hs + slot * a.inter + c0;
     n = min(d.piece, a.inter - c0);
-    scale = a.weights[slot];
+    scale = c.weights[slot];
   } else {
     const int64_t c0 = (p - routed_pieces) * d.always_piece;
     w = a.always_down + r * a.always_inter + c0;
     x = hs + int64_t(a.slots) * a.inter + c0;
     n = min(d.always_piece, a.always_inter - c0);
-    scale = a.always_scale ? *a.always_scale : 1.0f;
+    scale = c.always_scale;
   }
 }
 
@@ -295,7 +312,13 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) expert_down_kernel(
   pdl_begin();
   extern __shared__ float hs[];
   __shared__ float scratch[33];
-  load_input(hs, a.h, int64_t(a.slots) * a.inter + a.always_inter, nullptr, 0.0f, scratch);
+  __shared__ DownChoice choice;
+  if (threadIdx.x < a.slots) {
+    choice.experts[threadIdx.x] = a.experts[threadIdx.x];
+    choice.weights[threadIdx.x] = a.weights[threadIdx.x];
+  }
+  if (threadIdx.x == 0) choice.always_scale = a.always_scale ? *a.always_scale : 1.0f;
+  load_input(hs, a.h, int64_t(a.slots) * a.inter + a.always_inter, nullptr, 0.0f, scratch);  // + barrier
   const int64_t units = d.pieces * a.hidden, stride = int64_t(gridDim.x) * kWarps;
   for (int64_t u = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); u < units; u += 2 * stride) {
     const int64_t u2 = u + stride < units ? u + stride : u;
@@ -303,8 +326,8 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) expert_down_kernel(
     const float *x1, *x2;
     int64_t n1, n2;
     float s1, s2, v1, v2;
-    down_unit(a, hs, d, u, w1, x1, n1, s1);
-    down_unit(a, hs, d, u2, w2, x2, n2, s2);
+    down_unit(a, choice, hs, d, u, w1, x1, n1, s1);
+    down_unit(a, choice, hs, d, u2, w2, x2, n2, s2);
     warp_dot_2(w1, x1, n1, w2, x2, n2, v1, v2);
     if ((threadIdx.x & 31) == 0) {
       d.part[u] = s1 * v1;
