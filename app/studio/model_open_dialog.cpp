@@ -18,7 +18,7 @@ namespace moe::studio {
 namespace {
 
 QString human_bytes(qint64 bytes) {
-  return QLocale().formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat);
+  return QLocale().formattedDataSize(bytes, 1, QLocale::DataSizeIecFormat);
 }
 
 }  // namespace
@@ -34,6 +34,7 @@ ModelOpenDialog::ModelOpenDialog(const QString& folder, const ModelSpec& spec, c
                                  QWidget* parent)
     : QDialog(parent), spec_(spec) {
   setWindowTitle(tr("Open %1").arg(QFileInfo(folder).fileName()));
+  setMinimumWidth(520);  // the GPU line and the memory plan read on one or two lines
   auto* form = new QFormLayout(this);
 
   context_ = new QSpinBox;

@@ -217,7 +217,7 @@ class GuiStudioTest : public QObject {
                qPrintable(dialog.gpuLabel()->text()));
       // 1,024 positions x layers x KV width x 4 bytes, in RAM.
       const QString kv = QLocale().formattedDataSize(studio::ModelOpenDialog::kvBytesPerPosition(spec) * 1024,
-                                                     1, QLocale::DataSizeTraditionalFormat);
+                                                     1, QLocale::DataSizeIecFormat);
       QVERIFY2(dialog.memoryLabel()->text().startsWith("KV cache in RAM: " + kv),
                qPrintable(dialog.memoryLabel()->text()));
       // CUDA is listed but cannot be picked.

@@ -2,7 +2,8 @@
 // platform): the main window while an answer streams, after it, with a token's hover tool tip, and the
 // routing dock alone, all at 1440 x 960 on the built-in demo model. The PNGs go to
 // $MOE_SCREENSHOT_DIR/xvfb (default /tmp/moe-screenshots/xvfb), which the test prints; a person looks at
-// them. The test checks that they were taken from the X server and are not blank.
+// them, and of the Open Model Folder dialog. The test checks that they were taken from the X server and are
+// not blank.
 #include <QCursor>
 #include <QDir>
 #include <QDockWidget>
@@ -12,13 +13,16 @@
 #include <QScreen>
 #include <QSet>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QTemporaryDir>
 #include <QToolTip>
 #include <QtTest>
 
+#include "moe/model_spec.h"
 #include "store/session_store.h"
 #include "studio/chat_controller.h"
 #include "studio/main_window.h"
+#include "studio/model_open_dialog.h"
 #include "widgets/chat_input.h"
 #include "widgets/chat_view.h"
 #include "widgets/routing_data.h"
@@ -148,9 +152,23 @@ class GuiScreenshotsTest : public QObject {
     QVERIFY(save(window, "chat-token-hover.png", QRect(viewAt, view->size()), true));
     QToolTip::hideText();
 
+    // File > Open Model Folder's questions: context length and device, with the memory they take.
+    studio::ModelOpenDialog dialog(model, load_model_spec(model.toStdString()), window.device(), &window);
+    dialog.contextBox()->setValue(2048);
+    dialog.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+    QTest::qWait(100);
+    {
+      const QImage image = dialog.screen()->grabWindow(dialog.winId()).toImage();
+      QVERIFY(image.size() == dialog.size() && colours(image) >= 20);
+      QVERIFY(image.save(screenshot_dir() + "/open-model-dialog.png"));
+      written_ << screenshot_dir() + "/open-model-dialog.png";
+    }
+    dialog.reject();
+
     qInfo("screenshots (from the X server %s) in %s", qgetenv("DISPLAY").constData(),
           qPrintable(screenshot_dir()));
-    QCOMPARE(written_.size(), 5);
+    QCOMPARE(written_.size(), 6);
   }
 };
 
