@@ -66,9 +66,9 @@ enum Stage {
 };
 const char* const kStageNames[kStages] = {"embed+rope table",
                                           "rmsnorm",
-                                          "qkv gemm (+q_b, absorb)",
+                                          "qkv gemm (+q_b)",
                                           "qkv post",
-                                          "attention (+MLA W_v)",
+                                          "attention (+MLA decompress)",
                                           "o gemm",
                                           "router gemm+route+plan",
                                           "experts gate/up",
@@ -198,8 +198,22 @@ void attention_standard(Ctx& x, int64_t l) {
   profiler().mark(kAttention, x.st);
 }
 
-// MLA in the absorbed form: queries mapped into the latent space per head (q_nope . W_k), attention over the
-// cached [c_kv | k_pe] rows, the latent output mapped back per head (W_v), as the CPU oracle computes it.
+// MOE_PREFILL_MLA_SEG=k (k >= 1) decompresses at most k cache rows at a time instead of a chunk's worth, so
+// the checks can run the segmented attention (keys of a long cache in several pieces) on short sequences.
+int64_t mla_segment(const PrefillLayout& L) {
+  const char* e = std::getenv("MOE_PREFILL_MLA_SEG");
+  const int64_t k = e && *e ? std::atoll(e) : 0;
+  return k >= 1 ? std::min(k, L.mla_seg) : L.mla_seg;
+}
+
+// MLA, decompressed: keys [W_k,h c_kv | k_pe] (nope + rope per head) and values W_v,h c_kv (vd per head) are
+// rebuilt from the cached latent rows by two cuBLAS batched GEMMs (bf16 in, fp32 accumulate, bf16 out), a
+// segment of rows at a time, and attention runs on them as multi-head attention (tensor cores for the real
+// 192/128 heads). The CPU oracle computes the absorbed form (q mapped into the latent space); the two are the
+// same sums in another order, and the decompressed one costs 2 * r * nh * (nope + vd) MACs per cache row and
+// segment instead of attention over 576-wide latents per head. Why not absorbed on tensor cores: its score
+// and value products are 576 and 512 wide per head, 3x and 4x the decompressed 192 and 128, for every
+// (query, key) pair, whereas decompression is paid once per key row.
 void attention_mla(Ctx& x, int64_t l) {
   const ModelSpec& s = x.s;
   const DeviceLayer& w = x.c.w.layers[size_t(l)];
@@ -238,45 +252,58 @@ void attention_mla(Ctx& x, int64_t l) {
     qsrc = qfull;
     q_stride = nh * hd;
   }
-  float* q_att = at<float>(ws, x.L.q);
-  bf16* qnope = at<bf16>(ws, x.L.qnope);
-  launch_mla_q(qsrc, q_stride, x.n, nh, nope, rope, r, s.rope.interleaved, cs, qnope, q_att, x.st);
-  profiler().mark(kQkvPost, x.st);
-
-  // q_att[t, h, 0:r] = W_k,h^T q_nope[t, h]: W_k,h = kv_b rows [h (nope + vd), + nope), each r wide.
-  const float one = 1.0f, zero = 0.0f;
-  MOE_CUDA_CHECK(cublasGemmStridedBatchedEx(
-      x.c.cublas, CUBLAS_OP_N, CUBLAS_OP_N, int(r), int(x.n), int(nope), &one, w.kv_b, CUDA_R_16BF, int(r),
-      (nope + vd) * r, qnope, CUDA_R_16BF, int(nh * nope), nope, &zero, q_att, CUDA_R_32F, int(nh * kw), kw,
-      int(nh), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  profiler().mark(kQkvGemm, x.st);
+  bf16* keys = at<bf16>(ws, x.L.mla_k);
+  bf16* vals = at<bf16>(ws, x.L.mla_v);
+  const bf16* cache = x.c.kv.k[size_t(l)];
 
   AttentionArgs a{};
-  a.q = q_att;
-  a.q_width = kw;
-  a.k = x.c.kv.k[size_t(l)];
-  a.k_row = kw;
-  a.k_head = 0;
-  a.dk = kw;
-  a.v = x.c.kv.k[size_t(l)];  // values: the latent c_kv, the first r entries of each cache row
-  a.v_row = kw;
-  a.v_head = 0;
-  a.dv = r;
+  a.q = at<void>(ws, x.L.q);
+  a.q_width = hd;
+  a.k = keys;
+  a.k_row = nh * hd;
+  a.k_head = hd;
+  a.dk = hd;
+  a.v = vals;
+  a.v_row = nh * vd;
+  a.v_head = vd;
+  a.dv = vd;
   a.n = x.n;
   a.nh = nh;
-  a.nkv = 1;
+  a.nkv = nh;
   a.pos0 = x.pos0;
   a.window = 0;
   a.scale = float(s.attention_scale());
-  bf16* lat = at<bf16>(ws, x.L.lat);
-  a.out = lat;
-  launch_attention(a, false, x.st);
+  a.out = at<bf16>(ws, x.L.attn_out);
+  a.state_ml = at<float>(ws, x.L.mla_ml);
+  a.state_o = at<float>(ws, x.L.mla_o);
+  const bool fast = attention_fast_path(a) && !force_generic();
+  launch_mla_q(qsrc, q_stride, x.n, nh, nope, rope, s.rope.interleaved, cs, at<void>(ws, x.L.q), fast, x.st);
+  profiler().mark(kQkvPost, x.st);
 
-  // attn_out[t, h, :] = W_v,h lat[t, h]: W_v,h = kv_b rows [h (nope + vd) + nope, + vd).
-  MOE_CUDA_CHECK(cublasGemmStridedBatchedEx(
-      x.c.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(vd), int(x.n), int(r), &one, w.kv_b + nope * r, CUDA_R_16BF,
-      int(r), (nope + vd) * r, lat, CUDA_R_16BF, int(nh * r), r, &zero, at<bf16>(ws, x.L.attn_out),
-      CUDA_R_16BF, int(nh * vd), vd, int(nh), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  // Key rows [0, pos0 + n) in segments of `seg` rows (one segment unless the cache holds more than a chunk).
+  const int64_t end = x.pos0 + x.n, seg = mla_segment(x.L);
+  const float one = 1.0f, zero = 0.0f;
+  for (int64_t s0 = 0; s0 < end; s0 += seg) {
+    const int64_t cnt = std::min(seg, end - s0);
+    // keys[j, h, 0:nope] = W_k,h c_kv[s0 + j]: W_k,h = kv_b rows [h (nope + vd), + nope), each r wide; the
+    // cache rows are kw wide with c_kv first.
+    MOE_CUDA_CHECK(cublasGemmStridedBatchedEx(
+        x.c.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(nope), int(cnt), int(r), &one, w.kv_b, CUDA_R_16BF, int(r),
+        (nope + vd) * r, cache + s0 * kw, CUDA_R_16BF, int(kw), 0, &zero, keys, CUDA_R_16BF, int(nh * hd), hd,
+        int(nh), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    // vals[j, h, :] = W_v,h c_kv[s0 + j]: W_v,h = kv_b rows [h (nope + vd) + nope, + vd).
+    MOE_CUDA_CHECK(cublasGemmStridedBatchedEx(
+        x.c.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(vd), int(cnt), int(r), &one, w.kv_b + nope * r, CUDA_R_16BF,
+        int(r), (nope + vd) * r, cache + s0 * kw, CUDA_R_16BF, int(kw), 0, &zero, vals, CUDA_R_16BF,
+        int(nh * vd), vd, int(nh), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    launch_mla_kpe(cache, kw, r, rope, s0, cnt, nh, nope, keys, x.st);
+    a.kv_base = s0;
+    a.seg_lo = s0;
+    a.seg_hi = s0 + cnt;
+    a.load_state = s0 > 0;
+    a.store_state = s0 + cnt < end;
+    launch_attention(a, fast, x.st);
+  }
   profiler().mark(kAttention, x.st);
 }
 
@@ -440,15 +467,18 @@ PrefillLayout prefill_layout(const ModelSpec& s, int64_t C) {
   // Attention phase.
   L.qkv = take(c * size_t(qkv_rows_of(s)) * 4);
   if (mla) {
-    const size_t r = size_t(s.kv_lora_rank), rope = size_t(s.qk_rope_head_dim),
-                 nope = size_t(s.qk_nope_head_dim);
-    L.q = take(c * nh * (r + rope) * 4);
+    const size_t rope = size_t(s.qk_rope_head_dim), nope = size_t(s.qk_nope_head_dim),
+                 vd = size_t(s.v_head_dim);
+    L.mla_seg = C;
+    L.q = take(c * nh * (nope + rope) * 4);
     if (s.q_lora_rank > 0) {
       L.qa = take(c * size_t(s.q_lora_rank) * 2);
       L.qfull = take(c * nh * (nope + rope) * 4);
     }
-    L.qnope = take(c * nh * nope * 2);
-    L.lat = take(c * nh * r * 2);
+    L.mla_k = take(size_t(L.mla_seg) * nh * (nope + rope) * 2);
+    L.mla_v = take(size_t(L.mla_seg) * nh * vd * 2);
+    L.mla_ml = take(c * nh * 2 * 4);
+    L.mla_o = take(c * nh * vd * 4);
   } else {
     L.q = take(c * nh * size_t(s.head_dim) * 4);
   }

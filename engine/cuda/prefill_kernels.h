@@ -26,17 +26,20 @@ constexpr int kDefaultGemmVariant = 3;  // fastest on the three real MoE shapes 
 // layer never live at once, so their buffers share one region (the larger of the two).
 struct PrefillLayout {
   int64_t chunk = 0;
+  int64_t mla_seg = 0;  // MLA: cache rows whose keys and values are decompressed at once (the chunk size)
   // Whole forward
   size_t x = 0;        // fp32 [C, H] residual stream
   size_t xn = 0;       // bf16 [C, H] normalised input of the next GEMM
   size_t rope_cs = 0;  // fp32 [2][C][rot/2] cos, sin of every position of the chunk
   // Attention phase
   size_t qkv = 0;       // fp32 [C, qkv_rows]
-  size_t q = 0;         // fp32 [C, nh, q_width] (bf16 on the tensor-core path)
+  size_t q = 0;         // fp32 [C, nh, q_width] (bf16 on the tensor-core path); MLA q_width nope + rope
   size_t qa = 0;        // MLA: bf16 [C, q_lora_rank] normalised q_a output
   size_t qfull = 0;     // MLA: fp32 [C, nh * hd] q_b output
-  size_t qnope = 0;     // MLA: bf16 [C, nh, nope]
-  size_t lat = 0;       // MLA: bf16 [C, nh, r] attention output in the latent space
+  size_t mla_k = 0;     // MLA: bf16 [S, nh, nope + rope] keys decompressed for a segment of S cache rows
+  size_t mla_v = 0;     // MLA: bf16 [S, nh, vd] values of the same rows
+  size_t mla_ml = 0;    // MLA: fp32 [C, nh, 2] softmax state carried between key segments
+  size_t mla_o = 0;     // MLA: fp32 [C, nh, vd] unnormalised output carried between key segments
   size_t attn_out = 0;  // bf16 [C, nh * vd]
   // FFN phase
   size_t xn32 = 0;       // fp32 [C, H] normalised FFN input (the router reads it in fp32, as the CPU does)
@@ -107,9 +110,14 @@ struct MlaKvArgs {
   bf16* qa;
 };
 void launch_mla_kv(const MlaKvArgs& a, cudaStream_t st);
-// MLA queries: q_nope to qnope (bf16 [n, nh, nope]); rotated q_pe to q_att[t, h, r + i] (fp32).
+// MLA queries in the decompressed form: q[t, h, :] = [q_nope | rotated q_pe] (fp32, or bf16 when q_bf16)
+// from the q projection rows (q_stride apart, nh * (nope + rope) wide).
 void launch_mla_q(const float* q, int64_t q_stride, int64_t n, int64_t nh, int64_t nope, int64_t rope,
-                  int64_t r, bool interleaved, const float* cs, bf16* qnope, float* q_att, cudaStream_t st);
+                  bool interleaved, const float* cs, void* out, bool q_bf16, cudaStream_t st);
+// The rotated k_pe of cache rows [j0, j0 + cnt) (row width kw, k_pe at column r) into every head of the
+// decompressed keys: keys[j - j0, h, nope + i] (row stride nh * (nope + rope)).
+void launch_mla_kpe(const bf16* k_cache, int64_t kw, int64_t r, int64_t rope, int64_t j0, int64_t cnt,
+                    int64_t nh, int64_t nope, bf16* keys, cudaStream_t st);
 // out[i] = silu(g[i]) * u[i] as bf16.
 void launch_silu_mul(const float* g, const float* u, int64_t count, bf16* out, cudaStream_t st);
 void launch_add_bias(float* x, const float* bias, int64_t n, int64_t H, cudaStream_t st);
@@ -120,7 +128,15 @@ void launch_moe_combine(float* x, const float* yperm, const int32_t* slot_of, co
 
 // ---- prefill_attention.cu ----
 // Causal attention of queries t in [0, n) at positions pos0 + t over cache keys [first, pos0 + t], first =
-// max(0, p - window + 1) with a window, else 0. Element (j, g, d) of K is k[j * k_row + g * k_head + d].
+// max(0, p - window + 1) with a window, else 0. Element (j, g, d) of K is k[(j - kv_base) * k_row + g *
+// k_head
+// + d] (V likewise).
+//
+// Key segments (MLA, whose keys are decompressed into a buffer one segment at a time): with seg_hi > 0 a
+// launch sees only keys [seg_lo, seg_hi) and carries the online-softmax state across launches in fp32:
+// load_state reads (m, l, unnormalised o) from state_ml [n, nh, 2] / state_o [n, nh, dv] first, store_state
+// writes them back instead of the normalised bf16 output. The first segment of a sequence loads nothing, the
+// last stores nothing (it writes `out`).
 struct AttentionArgs {
   const void* q;  // fp32 [n, nh, q_width] (bf16 on the tensor-core path)
   int64_t q_width;
@@ -132,8 +148,14 @@ struct AttentionArgs {
   int32_t window;
   float scale;
   bf16* out;  // [n, nh, dv]
+  int64_t kv_base = 0;
+  int64_t seg_lo = 0, seg_hi = 0;  // seg_hi 0: every key
+  bool load_state = false, store_state = false;
+  float* state_ml = nullptr;
+  float* state_o = nullptr;
 };
-// Whether the tensor-core kernel handles these shapes (q as bf16).
+// Whether the tensor-core kernel handles these shapes (q as bf16): dk = dv = 64 or 128, or dk 192 with dv 128
+// (MLA's nope 128 + rope 64 keys, values of 128).
 bool attention_fast_path(const AttentionArgs& a);
 void launch_attention(const AttentionArgs& a, bool fast, cudaStream_t st);
 

@@ -168,8 +168,7 @@ __global__ void mla_kv_kernel(MlaKvArgs a) {
 }
 
 __global__ void mla_q_kernel(const float* q, int64_t q_stride, int64_t nh, int64_t nope, int64_t rope,
-                             int64_t r, bool interleaved, const float* cs, int64_t n, bf16* qnope,
-                             float* q_att) {
+                             bool interleaved, const float* cs, int64_t n, void* out, bool q_bf16) {
   extern __shared__ float row[];  // [nh, nope + rope]
   const int64_t t = blockIdx.x, hd = nope + rope, half = rope / 2;
   for (int64_t i = threadIdx.x; i < nh * hd; i += blockDim.x)
@@ -180,12 +179,21 @@ __global__ void mla_q_kernel(const float* q, int64_t q_stride, int64_t nh, int64
   for (int64_t idx = threadIdx.x; idx < nh * half; idx += blockDim.x)
     rope_inplace(row + (idx / half) * hd + nope, c, s, half, interleaved, idx % half);
   __syncthreads();
-  for (int64_t idx = threadIdx.x; idx < nh * nope; idx += blockDim.x)
-    qnope[t * nh * nope + idx] = __float2bfloat16(row[(idx / nope) * hd + idx % nope]);
-  for (int64_t idx = threadIdx.x; idx < nh * rope; idx += blockDim.x) {
-    const int64_t h = idx / rope, i = idx % rope;
-    q_att[(t * nh + h) * (r + rope) + r + i] = row[h * hd + nope + i];
+  for (int64_t i = threadIdx.x; i < nh * hd; i += blockDim.x) {
+    if (q_bf16)
+      static_cast<bf16*>(out)[t * nh * hd + i] = __float2bfloat16(row[i]);
+    else
+      static_cast<float*>(out)[t * nh * hd + i] = row[i];
   }
+}
+
+// One block per key row: k_pe (already rotated in the cache) copied behind every head's k_nope.
+__global__ void mla_kpe_kernel(const bf16* k_cache, int64_t kw, int64_t r, int64_t rope, int64_t j0,
+                               int64_t nh, int64_t nope, bf16* keys) {
+  const int64_t j = blockIdx.x, hd = nope + rope;
+  const bf16* src = k_cache + (j0 + j) * kw + r;
+  for (int64_t idx = threadIdx.x; idx < nh * rope; idx += blockDim.x)
+    keys[(j * nh + idx / rope) * hd + nope + idx % rope] = src[idx % rope];
 }
 
 __global__ void silu_mul_kernel(const float* g, const float* u, int64_t count, bf16* out) {
@@ -259,13 +267,19 @@ void launch_mla_kv(const MlaKvArgs& a, cudaStream_t st) {
 }
 
 void launch_mla_q(const float* q, int64_t q_stride, int64_t n, int64_t nh, int64_t nope, int64_t rope,
-                  int64_t r, bool interleaved, const float* cs, bf16* qnope, float* q_att, cudaStream_t st) {
+                  bool interleaved, const float* cs, void* out, bool q_bf16, cudaStream_t st) {
   const size_t smem = size_t(nh * (nope + rope)) * sizeof(float);
   if (smem > 48 * 1024)
     MOE_CUDA_CHECK(
         cudaFuncSetAttribute(mla_q_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  mla_q_kernel<<<unsigned(n), 256, smem, st>>>(q, q_stride, nh, nope, rope, r, interleaved, cs, n, qnope,
-                                               q_att);
+  mla_q_kernel<<<unsigned(n), 256, smem, st>>>(q, q_stride, nh, nope, rope, interleaved, cs, n, out, q_bf16);
+  MOE_CUDA_LAUNCHED();
+}
+
+void launch_mla_kpe(const bf16* k_cache, int64_t kw, int64_t r, int64_t rope, int64_t j0, int64_t cnt,
+                    int64_t nh, int64_t nope, bf16* keys, cudaStream_t st) {
+  if (cnt <= 0) return;
+  mla_kpe_kernel<<<unsigned(cnt), 256, 0, st>>>(k_cache, kw, r, rope, j0, nh, nope, keys);
   MOE_CUDA_LAUNCHED();
 }
 

@@ -158,8 +158,10 @@ struct Totals {
 
 // Runs `ids` on the CPU oracle and on the GPU (one call, and split at `split`; then one call per grouped-GEMM
 // variant in `variants`), comparing every run with the oracle.
+// mla_seg > 0 (MLA models): one call and the split once more with MOE_PREFILL_MLA_SEG=mla_seg, so the keys
+// are decompressed and attended in several segments with the softmax state carried between them.
 void check_model(const std::string& name, const Model& model, const std::vector<int32_t>& ids, int64_t split,
-                 const std::vector<int>& variants, Totals& tot) {
+                 const std::vector<int>& variants, Totals& tot, int64_t mla_seg = 0) {
   const int64_t V = model.spec().vocab_size;
   BackendOptions o;
   o.context_length = int64_t(ids.size());
@@ -183,6 +185,12 @@ void check_model(const std::string& name, const Model& model, const std::vector<
     one(" (gemm variant " + std::to_string(v) + ")", 0);
   }
   unsetenv("MOE_PREFILL_GEMM");
+  if (mla_seg > 0 && model.spec().attention == AttentionKind::MLA) {
+    setenv("MOE_PREFILL_MLA_SEG", std::to_string(mla_seg).c_str(), 1);
+    one(" (mla seg " + std::to_string(mla_seg) + ")", 0);
+    one(" (split " + std::to_string(split) + ", mla seg " + std::to_string(mla_seg) + ")", split);
+    unsetenv("MOE_PREFILL_MLA_SEG");
+  }
 }
 
 // The two attention kernels on their own against a float64 reference: real head sizes, GQA, a window, and
@@ -190,13 +198,16 @@ void check_model(const std::string& name, const Model& model, const std::vector<
 // kernels see the same inputs.
 void check_attention_kernels() {
   struct Case {
-    int64_t n, pos0, nh, nkv, d;
+    int64_t n, pos0, nh, nkv, d, dv;
     int32_t window;
   };
-  for (const Case cs : {Case{300, 77, 16, 4, 128, 0}, Case{300, 77, 16, 4, 128, 100},
-                        Case{200, 0, 8, 8, 64, 0}, Case{130, 0, 32, 4, 128, 0}}) {
-    const int64_t L = cs.pos0 + cs.n, D = cs.d;
-    std::vector<uint16_t> qb(size_t(cs.n * cs.nh * D)), kb(size_t(L * cs.nkv * D)), vb(kb.size());
+  // The last: MLA decompressed (keys of nope 128 + rope 64, values of 128, one key head per query head).
+  for (const Case cs :
+       {Case{300, 77, 16, 4, 128, 128, 0}, Case{300, 77, 16, 4, 128, 128, 100}, Case{200, 0, 8, 8, 64, 64, 0},
+        Case{130, 0, 32, 4, 128, 128, 0}, Case{300, 77, 16, 16, 192, 128, 0}}) {
+    const int64_t L = cs.pos0 + cs.n, D = cs.d, DV = cs.dv;
+    std::vector<uint16_t> qb(size_t(cs.n * cs.nh * D)), kb(size_t(L * cs.nkv * D)),
+        vb(size_t(L * cs.nkv * DV));
     std::vector<float> qf(qb.size()), kf(kb.size()), vf(vb.size());
     uint64_t st = 12345 + uint64_t(D) + uint64_t(cs.window);
     auto fill = [&](std::vector<uint16_t>& b, std::vector<float>& f, float amp) {
@@ -215,7 +226,7 @@ void check_attention_kernels() {
     fill(vb, vf, 1.0f);
     const float scale = 1.0f / std::sqrt(float(D));
     // float64 reference
-    std::vector<double> ref(size_t(cs.n * cs.nh * D), 0.0);
+    std::vector<double> ref(size_t(cs.n * cs.nh * DV), 0.0);
     double ref_max = 0;
     for (int64_t t = 0; t < cs.n; ++t)
       for (int64_t h = 0; h < cs.nh; ++h) {
@@ -233,9 +244,9 @@ void check_attention_kernels() {
         for (auto& v : sc)
           sum += v = std::exp(v - mx);
         for (int64_t j = first; j <= p; ++j)
-          for (int64_t i = 0; i < D; ++i)
-            ref[size_t((t * cs.nh + h) * D + i)] +=
-                sc[size_t(j - first)] / sum * vf[size_t((j * cs.nkv + g) * D + i)];
+          for (int64_t i = 0; i < DV; ++i)
+            ref[size_t((t * cs.nh + h) * DV + i)] +=
+                sc[size_t(j - first)] / sum * vf[size_t((j * cs.nkv + g) * DV + i)];
       }
     for (double v : ref)
       ref_max = std::max(ref_max, std::fabs(v));
@@ -260,9 +271,9 @@ void check_attention_kernels() {
     a.k_head = D;
     a.dk = D;
     a.v = static_cast<moe::cuda::bf16*>(dv);
-    a.v_row = cs.nkv * D;
-    a.v_head = D;
-    a.dv = D;
+    a.v_row = cs.nkv * DV;
+    a.v_head = DV;
+    a.dv = DV;
     a.n = cs.n;
     a.nh = cs.nh;
     a.nkv = cs.nkv;
@@ -294,8 +305,9 @@ void check_attention_kernels() {
       eg = std::max(eg, std::fabs(g - ref[i]));
     }
     char name[120], buf[200];
-    std::snprintf(name, sizeof name, "attention d%lld nh%lld/%lld n%lld@%lld w%d", (long long)D,
-                  (long long)cs.nh, (long long)cs.nkv, (long long)cs.n, (long long)cs.pos0, cs.window);
+    std::snprintf(name, sizeof name, "attention d%lld/%lld nh%lld/%lld n%lld@%lld w%d", (long long)D,
+                  (long long)DV, (long long)cs.nh, (long long)cs.nkv, (long long)cs.n, (long long)cs.pos0,
+                  cs.window);
     std::snprintf(buf, sizeof buf, "vs float64: tensor-core %.2e, generic %.2e (of max %.3f)%s", ef / ref_max,
                   eg / ref_max, ref_max, err != cudaSuccess ? cudaGetErrorString(err) : "");
     // Outputs are bf16 (relative step 2^-8) and the tensor-core kernel rounds P to bf16: 1e-2 of the max.
@@ -396,6 +408,44 @@ void bench_shape(const std::string& preset, int64_t n, int reps, const std::vect
   unsetenv("MOE_PREFILL_DENSE_FUSED");
 }
 
+// A random bf16 checkpoint of a real shape cut to 2 layers (vocabulary 2048), 377 positions (split at 300),
+// against the CPU oracle.
+void real_shape_check(const std::string& preset, const std::string& label, const std::vector<int>& variants,
+                      int64_t mla_seg) {
+  try {
+    auto cfg = preset_config(preset);
+    cfg["num_hidden_layers"] = 2;
+    cfg["vocab_size"] = 2048;
+    if (preset == "qwen1.5-moe-a2.7b") {
+      cfg["use_sliding_window"] = true;
+      cfg["sliding_window"] = 100;
+      cfg["max_window_layers"] = 28;
+    }
+    const fs::path dir = fs::temp_directory_path() / ("moe-prefill-check-" + preset);
+    fs::remove_all(dir);
+    const double t0 = now_ms();
+    write_random_checkpoint(dir, cfg, 7, DType::BF16);
+    auto model = Model::open(dir);
+    std::printf("(2-layer %s checkpoint written in %.1f s)\n", preset.c_str(), (now_ms() - t0) / 1e3);
+    Totals t;
+    check_model(label, *model, random_ids(377, model->spec().vocab_size, 5), 300, variants, t, mla_seg);
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "top-1 %lld/%lld, routing %lld/%lld", (long long)t.top1, (long long)t.rows,
+                  (long long)t.same, (long long)t.pairs);
+    // DeepSeek-V2-Lite's 64 experts with top-6 on random weights have many near-ties: the CPU oracle agrees
+    // with itself on 95.8 % of routing sets when its weights move by one bf16 ulp (moe-gpu-check), so it gets
+    // moe-gpu-check's bar of twice that disagreement; every run above is also held to the logits tolerance on
+    // the rows whose routing agrees.
+    const double bar_route = preset == "deepseek-v2-lite" ? 1 - 2 * (1 - 0.958) : 0.98;
+    const double bar_top1 = preset == "deepseek-v2-lite" ? bar_route : 0.99;
+    row(preset + " real shape overall",
+        double(t.same) >= bar_route * double(t.pairs) && double(t.top1) >= bar_top1 * double(t.rows), buf);
+    fs::remove_all(dir);
+  } catch (const std::exception& e) {
+    row(label, false, e.what());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -421,7 +471,7 @@ int main(int argc, char** argv) {
       auto model = Model::open(d);
       std::ifstream in(d / "ids.json");
       auto ids = nlohmann::json::parse(in).get<std::vector<int32_t>>();
-      check_model(d.filename().string(), *model, ids, 7, {0}, fixtures);
+      check_model(d.filename().string(), *model, ids, 7, {0}, fixtures, 5);
     } catch (const std::exception& e) {
       row(d.filename().string(), false, e.what());
     }
@@ -436,32 +486,11 @@ int main(int argc, char** argv) {
     row("fixtures overall", top1 >= 0.99 && route >= 0.98, buf);
   }
 
-  // Real-shape parity against the CPU: Qwen1.5-MoE-A2.7B cut to 2 layers, bf16 on both sides.
-  try {
-    auto cfg = preset_config("qwen1.5-moe-a2.7b");
-    cfg["num_hidden_layers"] = 2;
-    cfg["vocab_size"] = 2048;
-    cfg["use_sliding_window"] = true;
-    cfg["sliding_window"] = 100;
-    cfg["max_window_layers"] = 28;
-    const fs::path dir = fs::temp_directory_path() / "moe-prefill-check-qwen15";
-    fs::remove_all(dir);
-    const double t0 = now_ms();
-    write_random_checkpoint(dir, cfg, 7, DType::BF16);
-    auto model = Model::open(dir);
-    std::printf("(2-layer real-shape checkpoint written in %.1f s)\n", (now_ms() - t0) / 1e3);
-    Totals t;
-    check_model("qwen1.5 2 layers, 377 pos", *model, random_ids(377, model->spec().vocab_size, 5), 300,
-                {0, 1, 2}, t);
-    char buf[200];
-    std::snprintf(buf, sizeof buf, "top-1 %lld/%lld, routing %lld/%lld", (long long)t.top1, (long long)t.rows,
-                  (long long)t.same, (long long)t.pairs);
-    row("real shape overall",
-        double(t.same) >= 0.98 * double(t.pairs) && double(t.top1) >= 0.99 * double(t.rows), buf);
-    fs::remove_all(dir);
-  } catch (const std::exception& e) {
-    row("qwen1.5 2 layers", false, e.what());
-  }
+  // Real-shape parity against the CPU, bf16 on both sides: Qwen1.5-MoE-A2.7B cut to 2 layers (layer 0 with a
+  // sliding window of 100), and DeepSeek-V2-Lite cut to 2 layers (MLA on the tensor-core 192/128 kernel,
+  // layer 0 dense, layer 1 MoE), the latter also with keys decompressed in segments of 128 rows.
+  real_shape_check("qwen1.5-moe-a2.7b", "qwen1.5 2 layers, 377 pos", {0, 1, 2}, 0);
+  real_shape_check("deepseek-v2-lite", "dsv2-lite 2 layers, 377 pos", {}, 128);
 
   // The default (grouped-GEMM variant 3, shared expert through cuBLAS) first; variant 1 and the fused dense
   // MLP for comparison (all six combinations were timed once; see prefill_gemm.cu).
@@ -476,7 +505,7 @@ int main(int argc, char** argv) {
   };
   for (const Shape& sh :
        {Shape{"qwen1.5-moe-a2.7b", 5, &qwen15, true}, Shape{"olmoe-1b-7b", 3, &deflt, false},
-        Shape{"qwen3-30b-a3b", 3, &deflt, false}, Shape{"deepseek-v2-lite", 1, &deflt, false}}) {
+        Shape{"qwen3-30b-a3b", 3, &deflt, false}, Shape{"deepseek-v2-lite", 3, &deflt, true}}) {
     try {
       bench_shape(sh.preset, 2048, sh.reps, *sh.configs, sh.generic);
     } catch (const std::exception& e) {
