@@ -4,7 +4,9 @@
 // a group of query heads sharing a KV head, keeps an online softmax, and the partials are merged by a
 // second kernel. MLA runs through the same kernel as one KV head of width r + rope whose values are the
 // first r elements of each cached row.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "cuda/cuda_check.h"
@@ -147,156 +149,346 @@ __global__ void __launch_bounds__(128) mla_value_kernel(MlaValueArgs a) {
   if ((threadIdx.x & 31) == 0) a.out[row] = acc;
 }
 
-constexpr int kAttnWarps = 4;
+constexpr int kTile = 32;  // cached positions per tile of the flash-decoding kernel
 constexpr int kMaxSplits = 256;
 
-template <int Vec>
-__device__ __forceinline__ void load_vec(const bf16* p, int d, int n, float (&out)[Vec]) {
-  if constexpr (Vec == 4) {
-    if (d + 3 < n) {
-      const uint2 u = *reinterpret_cast<const uint2*>(p + d);
-      const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
-      const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
-      out[0] = a.x, out[1] = a.y, out[2] = b.x, out[3] = b.y;
-      return;
-    }
-  }
+// Shared-memory layout of attn_decode_kernel, computed alike on the host (size) and the device (offsets).
+// q [GB, hdp] fp32 | k tiles [nbuf, kTile, ks] bf16 | v tiles (unless values are the keys' first vd
+// elements, MLA) | scores [GB, kTile] | weights [kTile, GB] | corrections [GB]. Rows are padded by 16 bytes
+// so lanes reading the same column of consecutive rows hit different banks. After the last tile the q/k/v
+// region holds the key groups' accumulators [kg, GB, vdp] for the final sum.
+struct TileSmem {
+  int hdp, vdp, ks, vs;
+  size_t q, k, v, sc, ps, cs, total;
+};
+__host__ __device__ inline TileSmem tile_smem(int hd, int vd, bool shared_kv, int gb, int nbuf, int kg) {
+  TileSmem t;
+  t.hdp = (hd + 7) / 8 * 8;
+  t.vdp = (vd + 7) / 8 * 8;
+  t.ks = t.hdp + 8;
+  t.vs = t.vdp + 8;
+  size_t off = 0;
+  t.q = off;
+  off += sizeof(float) * size_t(gb) * t.hdp;
+  t.k = off;
+  off += sizeof(bf16) * size_t(nbuf) * kTile * t.ks;
+  t.v = off;
+  if (!shared_kv) off += sizeof(bf16) * size_t(nbuf) * kTile * t.vs;
+  const size_t red = sizeof(float) * size_t(kg) * gb * t.vdp;
+  off = off > red ? off : red;
+  t.sc = off;
+  off += sizeof(float) * size_t(gb) * kTile;
+  t.ps = off;
+  off += sizeof(float) * size_t(gb) * kTile;
+  t.cs = off;
+  off += sizeof(float) * size_t(gb);
+  t.total = off;
+  return t;
+}
+
+// Positions of this step split over at most a.splits blocks of at least a.chunk positions (multiples of 8),
+// counted from the first visible position: the split count follows the position, so short contexts still
+// fill the GPU and long ones keep few partials. Both kernels derive the same plan from the position.
+__device__ __forceinline__ void split_plan(const AttnDecodeArgs& a, int pos, int64_t& first, int64_t& chunk,
+                                           int64_t& n) {
+  first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+  const int64_t keys = int64_t(pos) + 1 - first;
+  chunk = (keys + a.splits - 1) / a.splits;
+  chunk = max(a.chunk, (chunk + 7) / 8 * 8);
+  n = (keys + chunk - 1) / chunk;
+}
+
+// 16 bytes global -> shared without registers; src_bytes 0 writes zeros (rows past the split).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(ok ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
 #pragma unroll
-  for (int t = 0; t < Vec; ++t)
-    out[t] = d + t < n ? __bfloat162float(p[d + t]) : 0.0f;
+  for (int i = 0; i < 4; ++i) {
+    const float2 v = __bfloat1622float2(h[i]);
+    f[2 * i] = v.x;
+    f[2 * i + 1] = v.y;
+  }
 }
 
-// Lane `lane` covers dims dim(e, t) = (Vec == 4 ? 4 lane + 128 e : lane + 32 e) + t.
-template <int Vec>
-__device__ __forceinline__ int dim_of(int lane, int e) {
-  return Vec == 4 ? 4 * lane + 128 * e : lane + 32 * e;
-}
-
-// grid (nkv * head groups, splits); a block handles up to GB query heads of one KV head over one split.
-template <int GB, int E, int Vec>
-__global__ void __launch_bounds__(kAttnWarps * 32) attn_decode_kernel(AttnDecodeArgs a) {
+// grid (nkv * head groups, splits), NT threads: a block handles GB query heads of one KV head (all of them
+// when GB >= heads per KV head; MLA: all heads over the one latent) over one split, so each cached row is
+// read from memory once per step. Per tile of kTile positions: the rows are copied to shared memory
+// (cp.async, double-buffered when small); scores: each thread forms R whole dot products (P lanes per
+// score only when the tile has fewer scores than threads, then log2(P) shuffles); the block's online
+// softmax per head (one warp per head: one max and one sum per tile, not per key); values: lanes own 4
+// dimensions each for all GB heads, KG groups of threads take every KG-th position and are summed at the end.
+// All sums in fp32.
+template <int GB, int NT, bool Wide, int EQ, int NBUF>
+__global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
   pdl_begin();
-  __shared__ float sm_m[kAttnWarps][GB], sm_l[kAttnWarps][GB];
-  __shared__ float sm_acc[kAttnWarps][GB][E * Vec * 32];
+  extern __shared__ __align__(16) unsigned char smem[];
+  constexpr int QL = Wide ? 128 : 32, KG = NT / QL, NW = NT / 32, HW = (GB + NW - 1) / NW;
+  constexpr int P = NT / (GB * kTile) > 1 ? NT / (GB * kTile) : 1;
+  constexpr int R = GB * kTile / NT > 1 ? GB * kTile / NT : 1;
+  static_assert(GB * kTile * P == NT * R, "score mapping covers the tile");
+  const bool shared_kv = a.v == a.k && a.v_stride == a.k_stride;
+  const TileSmem L = tile_smem(a.hd, a.vd, shared_kv, GB, NBUF, KG);
+  float* qs = reinterpret_cast<float*>(smem + L.q);
+  bf16* kb = reinterpret_cast<bf16*>(smem + L.k);
+  bf16* vb = shared_kv ? kb : reinterpret_cast<bf16*>(smem + L.v);
+  const int vss = shared_kv ? L.ks : L.vs;  // shared-memory stride of a value row
+  float* sc = reinterpret_cast<float*>(smem + L.sc);
+  float* ps = reinterpret_cast<float*>(smem + L.ps);
+  float* cs = reinterpret_cast<float*>(smem + L.cs);
+
   const int G = a.nh / a.nkv, groups = (G + GB - 1) / GB;
   const int kvh = blockIdx.x / groups;
   const int h0 = kvh * G + (blockIdx.x % groups) * GB;
   const int nheads = min(GB, kvh * G + G - h0);
   const int pos = a.params->pos;
-  const int64_t first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+  int64_t first, chunk, nsplit;
+  split_plan(a, pos, first, chunk, nsplit);
   const int64_t s = blockIdx.y;
-  const int64_t j0 = max(s * a.chunk, first), j1 = min((s + 1) * a.chunk, int64_t(pos) + 1);
-  if (j0 >= j1) return;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (s >= nsplit) return;
+  const int64_t j0 = first + s * chunk, j1 = min(j0 + chunk, int64_t(pos) + 1);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
-  float q[GB][E][Vec], acc[GB][E][Vec], m[GB], l[GB];
-#pragma unroll
-  for (int g = 0; g < GB; ++g) {
-    m[g] = -INFINITY;
-    l[g] = 0.0f;
-#pragma unroll
-    for (int e = 0; e < E; ++e)
-#pragma unroll
-      for (int t = 0; t < Vec; ++t) {
-        const int d = dim_of<Vec>(lane, e) + t;
-        q[g][e][t] = g < nheads && d < a.hd ? a.q[int64_t(h0 + g) * a.hd + d] * a.scale : 0.0f;
-        acc[g][e][t] = 0.0f;
-      }
+  for (int i = tid; i < GB * L.hdp; i += NT) {
+    const int g = i / L.hdp, d = i % L.hdp;
+    qs[i] = g < nheads && d < a.hd ? a.q[int64_t(h0 + g) * a.hd + d] * a.scale : 0.0f;
   }
   const bf16* kbase = a.k + int64_t(kvh) * a.hd;
   const bf16* vbase = a.v + int64_t(kvh) * a.vd;
-  // Two keys per iteration (j and j + kAttnWarps): their loads are in flight together.
-  for (int64_t j = j0 + warp; j < j1; j += 2 * kAttnWarps) {
-    const bool two = j + kAttnWarps < j1;  // uniform across the warp
-    const int64_t j2 = two ? j + kAttnWarps : j;
-    float k0[E][Vec], v0[E][Vec], k1[E][Vec], v1[E][Vec];
-#pragma unroll
-    for (int e = 0; e < E; ++e) {
-      load_vec<Vec>(kbase + j * a.k_stride, dim_of<Vec>(lane, e), a.hd, k0[e]);
-      load_vec<Vec>(kbase + j2 * a.k_stride, dim_of<Vec>(lane, e), a.hd, k1[e]);
-    }
-#pragma unroll
-    for (int e = 0; e < E; ++e) {
-      load_vec<Vec>(vbase + j * a.v_stride, dim_of<Vec>(lane, e), a.vd, v0[e]);
-      load_vec<Vec>(vbase + j2 * a.v_stride, dim_of<Vec>(lane, e), a.vd, v1[e]);
-    }
-#pragma unroll
-    for (int g = 0; g < GB; ++g) {
-      float p0 = 0.0f, p1 = 0.0f;
-#pragma unroll
-      for (int e = 0; e < E; ++e)
-#pragma unroll
-        for (int t = 0; t < Vec; ++t) {
-          p0 = fmaf(q[g][e][t], k0[e][t], p0);
-          p1 = fmaf(q[g][e][t], k1[e][t], p1);
-        }
-      const float s0 = warp_sum(p0), s1 = two ? warp_sum(p1) : -INFINITY;
-      const float m_new = fmaxf(m[g], fmaxf(s0, s1));
-      const float corr = expf(m[g] - m_new), e0 = expf(s0 - m_new), e1 = two ? expf(s1 - m_new) : 0.0f;
-      l[g] = l[g] * corr + e0 + e1;
-      m[g] = m_new;
-#pragma unroll
-      for (int e = 0; e < E; ++e)
-#pragma unroll
-        for (int t = 0; t < Vec; ++t)
-          acc[g][e][t] = fmaf(e1, v1[e][t], fmaf(e0, v0[e][t], acc[g][e][t] * corr));
-    }
-  }
-  // Merge the warps of the block.
-#pragma unroll
-  for (int g = 0; g < GB; ++g) {
-    if (lane == 0) {
-      sm_m[warp][g] = m[g];
-      sm_l[warp][g] = l[g];
-    }
-#pragma unroll
-    for (int e = 0; e < E; ++e)
-#pragma unroll
-      for (int t = 0; t < Vec; ++t) {
-        const int d = dim_of<Vec>(lane, e) + t;
-        if (d < a.vd) sm_acc[warp][g][d] = acc[g][e][t];
+  const bool vec = ((a.hd | a.vd | a.k_stride | a.v_stride) & 7) == 0 &&
+                   ((reinterpret_cast<uintptr_t>(a.k) | reinterpret_cast<uintptr_t>(a.v)) & 15) == 0;
+  auto load_tile = [&](int buf, int64_t t0) {
+    const int rows = int(min(int64_t(kTile), j1 - t0));
+    bf16* kd = kb + buf * kTile * L.ks;
+    bf16* vd = vb + buf * kTile * vss;
+    if (vec) {
+      const int kc = L.hdp / 8;
+      for (int i = tid; i < kTile * kc; i += NT) {
+        const int r = i / kc, c = i % kc;
+        cp_async16(kd + r * L.ks + c * 8, kbase + (t0 + (r < rows ? r : 0)) * a.k_stride + c * 8, r < rows);
       }
+      if (!shared_kv) {
+        const int vc = L.vdp / 8;
+        for (int i = tid; i < kTile * vc; i += NT) {
+          const int r = i / vc, c = i % vc;
+          cp_async16(vd + r * L.vs + c * 8, vbase + (t0 + (r < rows ? r : 0)) * a.v_stride + c * 8, r < rows);
+        }
+      }
+    } else {  // odd head sizes: element by element, zeros past the head and the split
+      for (int i = tid; i < kTile * L.hdp; i += NT) {
+        const int r = i / L.hdp, d = i % L.hdp;
+        kd[r * L.ks + d] = r < rows && d < a.hd ? kbase[(t0 + r) * a.k_stride + d] : __float2bfloat16(0.0f);
+      }
+      if (!shared_kv)
+        for (int i = tid; i < kTile * L.vdp; i += NT) {
+          const int r = i / L.vdp, d = i % L.vdp;
+          vd[r * L.vs + d] = r < rows && d < a.vd ? vbase[(t0 + r) * a.v_stride + d] : __float2bfloat16(0.0f);
+        }
+    }
+    cp_async_commit();
+  };
+
+  float m_run[HW], l_run[HW];
+#pragma unroll
+  for (int k = 0; k < HW; ++k) {
+    m_run[k] = -INFINITY;
+    l_run[k] = 0.0f;
+  }
+  float acc[GB][EQ][4];
+#pragma unroll
+  for (int g = 0; g < GB; ++g)
+#pragma unroll
+    for (int e = 0; e < EQ; ++e)
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        acc[g][e][i] = 0.0f;
+  const int ql = tid % QL, kg = tid / QL;  // values: dimension quad, key group
+  const int sub = tid % P, sg = tid / P, st = sg % kTile, sh = (sg / kTile) * R;  // scores: key, first head
+  const unsigned pmask = P >= 32 ? kFullMask : ((1u << P) - 1) << (lane & ~(P - 1));
+
+  const int ntiles = int((j1 - j0 + kTile - 1) / kTile);
+  if constexpr (NBUF == 2) load_tile(0, j0);
+  for (int it = 0; it < ntiles; ++it) {
+    const int64_t t0 = j0 + int64_t(it) * kTile;
+    const int rows = int(min(int64_t(kTile), j1 - t0));
+    int buf = 0;
+    if constexpr (NBUF == 2) {
+      buf = it & 1;
+      if (it + 1 < ntiles) {
+        load_tile(buf ^ 1, t0 + kTile);  // that buffer's previous tile was finished before the last barrier
+        cp_async_wait<1>();
+      } else {
+        cp_async_wait<0>();
+      }
+    } else {
+      load_tile(0, t0);
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+
+    // Scores of the tile.
+    if (st < rows) {
+      const bf16* krow = kb + (buf * kTile + st) * L.ks;
+      float dot[R];
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+        dot[r] = 0.0f;
+#pragma unroll 4
+      for (int c = sub; c < L.hdp / 8; c += P) {
+        float kf[8];
+        unpack8(*reinterpret_cast<const uint4*>(krow + c * 8), kf);
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const float* qr = qs + (sh + r) * L.hdp + c * 8;
+          const float4 x = *reinterpret_cast<const float4*>(qr), y = *reinterpret_cast<const float4*>(qr + 4);
+          float d = dot[r];
+          d = fmaf(x.x, kf[0], d);
+          d = fmaf(x.y, kf[1], d);
+          d = fmaf(x.z, kf[2], d);
+          d = fmaf(x.w, kf[3], d);
+          d = fmaf(y.x, kf[4], d);
+          d = fmaf(y.y, kf[5], d);
+          d = fmaf(y.z, kf[6], d);
+          dot[r] = fmaf(y.w, kf[7], d);
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+#pragma unroll
+        for (int o = P / 2; o > 0; o >>= 1)
+          dot[r] += __shfl_xor_sync(pmask, dot[r], o);
+        if (sub == 0) sc[(sh + r) * kTile + st] = dot[r];
+      }
+    }
+    __syncthreads();
+
+    // Online softmax per head over the tile.
+#pragma unroll
+    for (int k = 0; k < HW; ++k) {
+      const int g = warp + NW * k;
+      if (g < GB) {
+        const float sv = lane < rows ? sc[g * kTile + lane] : -INFINITY;
+        const float m_new = fmaxf(m_run[k], warp_max(sv));
+        const float p = expf(sv - m_new);
+        const float corr = expf(m_run[k] - m_new);
+        l_run[k] = l_run[k] * corr + warp_sum(p);
+        m_run[k] = m_new;
+        ps[lane * GB + g] = p;
+        if (lane == 0) cs[g] = corr;
+      }
+    }
+    __syncthreads();
+
+    // Values: acc = acc * corr + sum_t p[t] v[t].
+    {
+      float cg[GB];
+#pragma unroll
+      for (int g = 0; g < GB; ++g)
+        cg[g] = cs[g];
+#pragma unroll
+      for (int g = 0; g < GB; ++g)
+#pragma unroll
+        for (int e = 0; e < EQ; ++e)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+            acc[g][e][i] *= cg[g];
+      const bf16* vt = vb + buf * kTile * vss;
+      for (int t = kg; t < rows; t += KG) {
+        float pv[GB];
+        if constexpr (GB % 4 == 0) {
+#pragma unroll
+          for (int g = 0; g < GB; g += 4) {
+            const float4 p4 = *reinterpret_cast<const float4*>(ps + t * GB + g);
+            pv[g] = p4.x, pv[g + 1] = p4.y, pv[g + 2] = p4.z, pv[g + 3] = p4.w;
+          }
+        } else {
+#pragma unroll
+          for (int g = 0; g < GB; ++g)
+            pv[g] = ps[t * GB + g];
+        }
+#pragma unroll
+        for (int e = 0; e < EQ; ++e) {
+          const int dq = ql + QL * e;
+          if (dq * 4 < L.vdp) {
+            const uint2 u = *reinterpret_cast<const uint2*>(vt + t * vss + dq * 4);
+            const float2 v01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
+            const float2 v23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
+#pragma unroll
+            for (int g = 0; g < GB; ++g) {
+              acc[g][e][0] = fmaf(pv[g], v01.x, acc[g][e][0]);
+              acc[g][e][1] = fmaf(pv[g], v01.y, acc[g][e][1]);
+              acc[g][e][2] = fmaf(pv[g], v23.x, acc[g][e][2]);
+              acc[g][e][3] = fmaf(pv[g], v23.y, acc[g][e][3]);
+            }
+          }
+        }
+      }
+    }
+    __syncthreads();
+  }
+
+  // Sum the key groups (fixed order) and write this split's partial: acc, max, sum per head.
+  float* red = reinterpret_cast<float*>(smem);
+#pragma unroll
+  for (int g = 0; g < GB; ++g)
+#pragma unroll
+    for (int e = 0; e < EQ; ++e) {
+      const int dq = ql + QL * e;
+      if (dq * 4 < L.vdp)
+        *reinterpret_cast<float4*>(red + (kg * GB + g) * L.vdp + dq * 4) =
+            make_float4(acc[g][e][0], acc[g][e][1], acc[g][e][2], acc[g][e][3]);
+    }
+#pragma unroll
+  for (int k = 0; k < HW; ++k) {
+    const int g = warp + NW * k;
+    if (g < GB && lane == 0) {
+      sc[g] = m_run[k];
+      sc[GB + g] = l_run[k];
+    }
   }
   __syncthreads();
-  for (int g = 0; g < nheads; ++g) {
-    float M = -INFINITY;
+  for (int i = tid; i < nheads * a.vd; i += NT) {
+    const int g = i / a.vd, d = i % a.vd;
+    float sum = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kAttnWarps; ++w)
-      M = fmaxf(M, sm_m[w][g]);
-    float scale_w[kAttnWarps], L = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kAttnWarps; ++w) {
-      scale_w[w] = sm_m[w][g] == -INFINITY ? 0.0f : expf(sm_m[w][g] - M);
-      L += sm_l[w][g] * scale_w[w];
-    }
+    for (int k = 0; k < KG; ++k)
+      sum += red[(k * GB + g) * L.vdp + d];
+    a.partial[(s * a.nh + h0 + g) * (a.vd + 2) + d] = sum;
+  }
+  for (int g = tid; g < nheads; g += NT) {
     float* out = a.partial + (s * a.nh + h0 + g) * (a.vd + 2);
-    for (int d = threadIdx.x; d < a.vd; d += blockDim.x) {
-      float sum = 0.0f;
-#pragma unroll
-      for (int w = 0; w < kAttnWarps; ++w)
-        sum += sm_acc[w][g][d] * scale_w[w];
-      out[d] = sum;
-    }
-    if (threadIdx.x == 0) {
-      out[a.vd] = M;
-      out[a.vd + 1] = L;
-    }
+    out[a.vd] = sc[g];
+    out[a.vd + 1] = sc[GB + g];
   }
 }
 
-// One block per query head: merges the splits that hold positions of this step. The splits' maxima and
-// sums are read in parallel into shared memory first (a serial loop of dependent loads took microseconds).
+// grid (nh, ceil(vd / 128)): merges the splits of this step for one head and 128 dimensions. The splits'
+// maxima and sums are read in parallel into shared memory first (a serial loop of dependent loads took
+// microseconds).
 __global__ void __launch_bounds__(128) attn_combine_kernel(AttnDecodeArgs a) {
   pdl_begin();
   __shared__ float weight[kMaxSplits];
   __shared__ float inv_total;
-  const int h = blockIdx.x, pos = a.params->pos;
-  const int64_t first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-  const int64_t s0 = first / a.chunk, n = pos / a.chunk - s0 + 1;
   __shared__ float scratch[33];
+  const int h = blockIdx.x, pos = a.params->pos;
+  int64_t first, chunk, n;
+  split_plan(a, pos, first, chunk, n);
+  const int64_t stride = int64_t(a.nh) * (a.vd + 2);
+  const float* base = a.partial + int64_t(h) * (a.vd + 2);
   float mx = -INFINITY;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const float m = a.partial[((s0 + i) * a.nh + h) * (a.vd + 2) + a.vd];
+    const float m = base[i * stride + a.vd];
     weight[i] = m;
     mx = fmaxf(mx, m);
   }
@@ -311,15 +503,17 @@ __global__ void __launch_bounds__(128) attn_combine_kernel(AttnDecodeArgs a) {
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     const float w = expf(weight[i] - M);
     weight[i] = w;
-    l += a.partial[((s0 + i) * a.nh + h) * (a.vd + 2) + a.vd + 1] * w;
+    l += base[i * stride + a.vd + 1] * w;
   }
   const float L = block_sum(l, scratch);
   if (threadIdx.x == 0) inv_total = 1.0f / L;
   __syncthreads();
-  for (int d = threadIdx.x; d < a.vd; d += blockDim.x) {
+  const int d = blockIdx.y * blockDim.x + threadIdx.x;
+  if (d < a.vd) {
     float sum = 0.0f;
+#pragma unroll 8
     for (int64_t i = 0; i < n; ++i)
-      sum += a.partial[((s0 + i) * a.nh + h) * (a.vd + 2) + d] * weight[i];
+      sum += base[i * stride + d] * weight[i];
     a.out[int64_t(h) * a.vd + d] = sum * inv_total;
   }
 }
@@ -331,20 +525,50 @@ __global__ void embed_kernel(const bf16* table, int64_t hidden, const StepParams
     x[i] = __bfloat162float(row[i]);
 }
 
-template <int GB, int E, int Vec>
-void launch_decode(const AttnDecodeArgs& a, cudaStream_t s) {
-  const int G = a.nh / a.nkv;
-  dim3 grid(unsigned(a.nkv * ((G + GB - 1) / GB)), unsigned(a.splits));
-  launch_pdl(attn_decode_kernel<GB, E, Vec>, grid, kAttnWarps * 32, 0, s, a);
+int sm_count() {
+  static int count = [] {
+    int dev = 0, n = 0;
+    MOE_CUDA_CHECK(cudaGetDevice(&dev));
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+    return n;
+  }();
+  return count;
 }
 
-template <int E, int Vec>
-void launch_decode_e(const AttnDecodeArgs& a, int gb, cudaStream_t s) {
-  if constexpr (E <= 2)
-    if (gb >= 8) return launch_decode<8, E, Vec>(a, s);
-  if (gb >= 4) return launch_decode<4, E, Vec>(a, s);
-  if (gb >= 2) return launch_decode<2, E, Vec>(a, s);
-  launch_decode<1, E, Vec>(a, s);
+// Launches the decode kernel and the merge; returns nothing, throws when shared memory does not suffice.
+template <int GB, int NT, bool Wide, int EQ, int NBUF>
+void launch_decode(AttnDecodeArgs a, cudaStream_t s) {
+  constexpr int KG = NT / (Wide ? 128 : 32);
+  const bool shared_kv = a.v == a.k && a.v_stride == a.k_stride;
+  const size_t smem = tile_smem(a.hd, a.vd, shared_kv, GB, NBUF, KG).total;
+  auto kernel = attn_decode_kernel<GB, NT, Wide, EQ, NBUF>;
+  int dev = 0, optin = 0;
+  MOE_CUDA_CHECK(cudaGetDevice(&dev));
+  MOE_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  if (smem > size_t(optin))
+    throw Error("attention: head size " + std::to_string(a.hd) + " needs " + std::to_string(smem) +
+                " bytes of shared memory");
+  MOE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  // Blocks for about one full wave (as many resident per SM as shared memory allows, at most 4), spread
+  // over the splits; the split plan on the device shrinks the count for short contexts.
+  const int G = a.nh / a.nkv, heads_blocks = a.nkv * ((G + GB - 1) / GB);
+  const int per_sm = int(std::clamp<size_t>((200 * 1024) / (smem + 1024), 1, 4));
+  const int64_t want = (int64_t(sm_count()) * per_sm + heads_blocks - 1) / heads_blocks;
+  a.splits = std::clamp<int64_t>(want, 1, std::min<int64_t>(a.splits, kMaxSplits));
+  launch_pdl(kernel, dim3(unsigned(heads_blocks), unsigned(a.splits)), NT, smem, s, a);
+  MOE_CUDA_LAUNCHED();
+  launch_pdl(attn_combine_kernel, dim3(unsigned(a.nh), unsigned((a.vd + 127) / 128)), 128, 0, s, a);
+  MOE_CUDA_LAUNCHED();
+}
+
+template <int GB>
+void launch_decode_gb(const AttnDecodeArgs& a, cudaStream_t s) {
+  constexpr int NT = GB >= 8 ? 256 : 128;
+  if (a.vd <= 128) return launch_decode<GB, NT, false, 1, 2>(a, s);
+  if (a.vd <= 512) return launch_decode<GB, NT, true, 1, 1>(a, s);
+  if constexpr (GB <= 8)
+    if (a.vd <= 1024) return launch_decode<GB, NT, true, 2, 1>(a, s);
+  throw Error("attention: value size " + std::to_string(a.vd) + " is not supported");
 }
 
 }  // namespace
@@ -373,46 +597,19 @@ void launch_mla_value(const MlaValueArgs& a, cudaStream_t s) {
 }
 
 void launch_attn_decode(const AttnDecodeArgs& a, cudaStream_t s) {
-  const bool vec4 = a.hd % 4 == 0 && a.vd % 4 == 0 && a.k_stride % 4 == 0 && a.v_stride % 4 == 0;
-  const int width = std::max(a.hd, a.vd);
+  if (a.hd > kMaxHead || a.vd > kMaxHead) throw Error("attention: head size over 1024 is not supported");
   const int G = a.nh / a.nkv;
-  if (vec4) {
-    const int e = (width + 127) / 128;
-    switch (e) {
-      case 1:
-        launch_decode_e<1, 4>(a, G, s);
-        break;
-      case 2:
-        launch_decode_e<2, 4>(a, G, s);
-        break;
-      case 3:
-        launch_decode_e<3, 4>(a, G, s);
-        break;
-      case 4:
-        launch_decode_e<4, 4>(a, G, s);
-        break;
-      case 5:
-        launch_decode_e<5, 4>(a, G, s);
-        break;
-      default:
-        throw Error("attention: head size " + std::to_string(width) + " is not supported (max 640)");
-    }
-  } else {
-    const int e = (width + 31) / 32;
-    if (e == 1)
-      launch_decode_e<1, 1>(a, G, s);
-    else if (e == 2)
-      launch_decode_e<2, 1>(a, G, s);
-    else if (e <= 4)
-      launch_decode_e<4, 1>(a, G, s);
-    else if (e <= 8)
-      launch_decode_e<8, 1>(a, G, s);
-    else
-      throw Error("attention: head size " + std::to_string(width) + " not a multiple of 4 over 256");
-  }
-  MOE_CUDA_LAUNCHED();
-  launch_pdl(attn_combine_kernel, unsigned(a.nh), 128, 0, s, a);
-  MOE_CUDA_LAUNCHED();
+  // Values wider than 512 hold 8 dims per lane: at most 8 heads per block then (register budget).
+  if (G >= 16 && a.vd <= 512)
+    launch_decode_gb<16>(a, s);
+  else if (G >= 8)
+    launch_decode_gb<8>(a, s);
+  else if (G >= 4)
+    launch_decode_gb<4>(a, s);
+  else if (G >= 2)
+    launch_decode_gb<2>(a, s);
+  else
+    launch_decode_gb<1>(a, s);
 }
 
 void launch_embed(const bf16* table, int64_t hidden, const StepParams* params, float* x, cudaStream_t s) {
