@@ -473,13 +473,15 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
   }
 }
 
-// grid (nh, ceil(vd / 128)): merges the splits of this step for one head and 128 dimensions. The splits'
-// maxima and sums are read in parallel into shared memory first (a serial loop of dependent loads took
-// microseconds).
-__global__ void __launch_bounds__(128) attn_combine_kernel(AttnDecodeArgs a) {
+// grid (nh, ceil(vd / 32)), 256 threads: merges the splits of this step for one head and 32 dimensions.
+// The splits' maxima and sums are read in parallel into shared memory first; then warp w sums splits w,
+// w + 8, ... (lane = dimension, coalesced), and the eight warps' sums are added in a fixed order: at 8k
+// positions a thread walking all ~200 splits alone waited on ~25 rounds of L2 loads.
+constexpr int kCombineWarps = 8;
+__global__ void __launch_bounds__(kCombineWarps * 32) attn_combine_kernel(AttnDecodeArgs a) {
   pdl_begin();
   __shared__ float weight[kMaxSplits];
-  __shared__ float inv_total;
+  __shared__ float part[kCombineWarps][32];
   __shared__ float scratch[33];
   const int h = blockIdx.x, pos = a.params->pos;
   int64_t first, chunk, n;
@@ -497,7 +499,7 @@ __global__ void __launch_bounds__(128) attn_combine_kernel(AttnDecodeArgs a) {
   if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = mx;
   __syncthreads();
   float M = -INFINITY;
-  for (int w = 0; w < int(blockDim.x >> 5); ++w)
+  for (int w = 0; w < kCombineWarps; ++w)
     M = fmaxf(M, scratch[w]);
   float l = 0.0f;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
@@ -505,16 +507,23 @@ __global__ void __launch_bounds__(128) attn_combine_kernel(AttnDecodeArgs a) {
     weight[i] = w;
     l += base[i * stride + a.vd + 1] * w;
   }
-  const float L = block_sum(l, scratch);
-  if (threadIdx.x == 0) inv_total = 1.0f / L;
-  __syncthreads();
-  const int d = blockIdx.y * blockDim.x + threadIdx.x;
+  const float L = block_sum(l, scratch);  // its barriers also publish weight[]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int d = blockIdx.y * 32 + lane;
+  float sum = 0.0f;
   if (d < a.vd) {
-    float sum = 0.0f;
-#pragma unroll 8
-    for (int64_t i = 0; i < n; ++i)
+#pragma unroll 4
+    for (int64_t i = warp; i < n; i += kCombineWarps)
       sum += base[i * stride + d] * weight[i];
-    a.out[int64_t(h) * a.vd + d] = sum * inv_total;
+  }
+  part[warp][lane] = sum;
+  __syncthreads();
+  if (warp == 0 && d < a.vd) {
+    float total = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kCombineWarps; ++w)
+      total += part[w][lane];
+    a.out[int64_t(h) * a.vd + d] = total * (1.0f / L);
   }
 }
 
@@ -557,7 +566,8 @@ void launch_decode(AttnDecodeArgs a, cudaStream_t s) {
   a.splits = std::clamp<int64_t>(want, 1, std::min<int64_t>(a.splits, kMaxSplits));
   launch_pdl(kernel, dim3(unsigned(heads_blocks), unsigned(a.splits)), NT, smem, s, a);
   MOE_CUDA_LAUNCHED();
-  launch_pdl(attn_combine_kernel, dim3(unsigned(a.nh), unsigned((a.vd + 127) / 128)), 128, 0, s, a);
+  launch_pdl(attn_combine_kernel, dim3(unsigned(a.nh), unsigned((a.vd + 31) / 32)), kCombineWarps * 32, 0, s,
+             a);
   MOE_CUDA_LAUNCHED();
 }
 
