@@ -36,9 +36,11 @@ namespace {
 
 // The longest gap between the ticks of a 5 ms timer on the GUI thread: how long the event loop was held.
 // Each gap is split (from /proc/thread-self/schedstat) into the GUI thread's CPU time, its wait in the run
-// queue (runnable, but every core busy: the machine's doing, e.g. other builds on a 2-core box) and the
-// rest (sleeping or blocked: a lock, I/O, the timer's own interval). The app's share of a gap is all but the
-// run-queue wait; on an idle machine it is the whole gap.
+// queue (runnable, but every core busy) and the rest (sleeping or blocked: the timer's own interval, I/O, a
+// lock). On a machine that other programs oversubscribe (a build beside the test on 2 cores) gaps also
+// stretch in ways the app does not decide: its threads wait for cores, and a thread waits for a lock whose
+// holder waits for a core. So the bound is on the whole gap when the GUI thread hardly ever waited for a core
+// (< 2 % of the time), and on the GUI thread's own work in any one gap (its CPU time) otherwise.
 class StallProbe : public QObject {
  public:
   StallProbe() {
@@ -48,13 +50,16 @@ class StallProbe : public QObject {
       const qint64 now = clock_.nsecsElapsed();
       const Sched sched = readSched();
       if (last_ >= 0) {
-        const qint64 gap = now - last_, waited = sched.waitNs - lastSched_.waitNs;
+        const qint64 gap = now - last_, waited = sched.waitNs - lastSched_.waitNs,
+                     cpu = sched.cpuNs - lastSched_.cpuNs;
         if (gap > max_) {
           max_ = gap;
-          maxCpu_ = sched.cpuNs - lastSched_.cpuNs;
+          maxCpu_ = cpu;
           maxWait_ = waited;
         }
-        maxOwn_ = std::max(maxOwn_, gap - waited);
+        maxBusy_ = std::max(maxBusy_, cpu);
+      } else {
+        first_ = sched;
       }
       last_ = now;
       lastSched_ = sched;
@@ -64,7 +69,7 @@ class StallProbe : public QObject {
   void start() {
     clock_.start();
     last_ = -1;
-    max_ = maxCpu_ = maxWait_ = maxOwn_ = 0;
+    max_ = maxCpu_ = maxWait_ = maxBusy_ = 0;
     ticks_ = 0;
     timer_.start();
   }
@@ -73,20 +78,29 @@ class StallProbe : public QObject {
   // Within the longest gap: the GUI thread's CPU time, and its wait for a core.
   double maxGapCpuMs() const { return double(maxCpu_) / 1e6; }
   double maxGapWaitMs() const { return double(maxWait_) / 1e6; }
-  // The longest gap less its run-queue wait: what the app held the event loop for.
-  double maxOwnMs() const { return double(maxOwn_) / 1e6; }
+  // The most CPU time the GUI thread spent between two ticks: its longest piece of work.
+  double maxBusyMs() const { return double(maxBusy_) / 1e6; }
+  // The share of the time the GUI thread waited for a core.
+  double waitShare() const {
+    return last_ > 0 ? double(lastSched_.waitNs - first_.waitNs) / double(last_) : 0.0;
+  }
+  bool oversubscribed() const { return waitShare() > 0.02; }
   int ticks() const { return ticks_; }
   QString describe() const {
     return QString(
-               "longest GUI-thread stall %1 ms (%2 ms on the CPU, %3 ms waiting for a core); longest "
-               "without the waits for a core %4 ms")
+               "longest GUI-thread stall %1 ms (%2 ms on the CPU, %3 ms waiting for a core); longest GUI "
+               "work between ticks %4 ms; waited for a core %5 % of the time%6")
         .arg(maxGapMs(), 0, 'f', 1)
         .arg(maxGapCpuMs(), 0, 'f', 1)
         .arg(maxGapWaitMs(), 0, 'f', 1)
-        .arg(maxOwnMs(), 0, 'f', 1);
+        .arg(maxBusyMs(), 0, 'f', 1)
+        .arg(100 * waitShare(), 0, 'f', 1)
+        .arg(oversubscribed() ? " (machine oversubscribed: the bound is on the GUI work)" : "");
   }
-  // No frame over 50 ms of the app's making (on an idle machine: no gap over 50 ms at all).
-  bool withinFrameBudget() const { return maxOwnMs() <= 50; }
+  // No frame over 50 ms: the whole gap on a machine that gives the app its cores, else the app's own work.
+  bool withinFrameBudget() const { return oversubscribed() ? maxBusyMs() <= 50 : maxGapMs() <= 50; }
+  // How far from the budget it is (the quantity the bound applies to).
+  double budgetMs() const { return oversubscribed() ? maxBusyMs() : maxGapMs(); }
 
  private:
   struct Sched {
@@ -103,8 +117,8 @@ class StallProbe : public QObject {
   }
   QTimer timer_;
   QElapsedTimer clock_;
-  qint64 last_ = -1, max_ = 0, maxCpu_ = 0, maxWait_ = 0, maxOwn_ = 0;
-  Sched lastSched_;
+  qint64 last_ = -1, max_ = 0, maxCpu_ = 0, maxWait_ = 0, maxBusy_ = 0;
+  Sched first_, lastSched_;
   int ticks_ = 0;
 };
 
@@ -231,7 +245,8 @@ class GuiStudioPerfTest : public QObject {
       }
     };
     std::vector<Block> blocks;
-    double worstOwn = -1;
+    double worstBudget = -1;
+    bool worstWithin = true;
     QString worstStall;
     // Blocks of live, hidden, hidden, live: a drift of the machine's speed within a block cancels out. Five
     // steady blocks are wanted, out of at most twelve.
@@ -250,10 +265,11 @@ class GuiStudioPerfTest : public QObject {
         const auto s = answer("What does water mean?", 500);
         probe_.stop();
         QCOMPARE(s.generated_tokens, int64_t(500));
-        if (probe_.maxOwnMs() > worstOwn) {
-          worstOwn = probe_.maxOwnMs();
+        if (probe_.budgetMs() > worstBudget) {
+          worstBudget = probe_.budgetMs();
           worstStall = probe_.describe();
         }
+        worstWithin = worstWithin && probe_.withinFrameBudget();
         // Shown, the heatmap followed the answer; hidden, it did no work.
         if (shown)
           QVERIFY(heatmap->replotCount() > replots0);
@@ -296,7 +312,7 @@ class GuiStudioPerfTest : public QObject {
     if (!resolved)
       qWarning("the machine was too busy for a 5 %% bound: holding the slowdown to %.0f %%", limit);
     QVERIFY2(slowdown <= limit, qPrintable(QString("slowdown %1 % > %2 %").arg(slowdown).arg(limit)));
-    QVERIFY2(worstOwn <= 50, qPrintable(worstStall));
+    QVERIFY2(worstWithin, qPrintable(worstStall));
   }
 
   void cleanupTestCase() {
