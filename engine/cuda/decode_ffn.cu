@@ -130,6 +130,19 @@ __global__ void reduce_add_kernel(float* y, const float* part, int pieces, int64
   y[r] += acc;
 }
 
+// Arg-max over the warp of (v, idx): the largest value, ties to the lower index; every lane gets it.
+__device__ __forceinline__ void warp_argmax(float& v, int& idx) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(kFullMask, v, o);
+    const int oi = __shfl_xor_sync(kFullMask, idx, o);
+    if (ov > v || (ov == v && oi < idx)) {
+      v = ov;
+      idx = oi;
+    }
+  }
+}
+
 // Expert choice of one token by one warp, with route_token's formulas (engine/cpu/router.cpp).
 __device__ void route_warp(const RouterArgs& a, const float* logits, float* scores, float* choice) {
   const int lane = threadIdx.x & 31;
@@ -172,15 +185,7 @@ __device__ void route_warp(const RouterArgs& a, const float* logits, float* scor
     for (int round = 0; round < a.topk_group; ++round) {
       float v = lane < a.n_group && !kept ? gscore : -INFINITY;
       int idx = lane < a.n_group && !kept ? lane : 1 << 30;
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) {
-        const float ov = __shfl_xor_sync(kFullMask, v, o);
-        const int oi = __shfl_xor_sync(kFullMask, idx, o);
-        if (ov > v || (ov == v && oi < idx)) {
-          v = ov;
-          idx = oi;
-        }
-      }
+      warp_argmax(v, idx);
       if (lane == idx) kept = true;
     }
     const uint32_t kept_groups = __ballot_sync(kFullMask, kept);
@@ -199,15 +204,7 @@ __device__ void route_warp(const RouterArgs& a, const float* logits, float* scor
         v = choice[e];
         idx = e;
       }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      const float ov = __shfl_xor_sync(kFullMask, v, o);
-      const int oi = __shfl_xor_sync(kFullMask, idx, o);
-      if (ov > v || (ov == v && oi < idx)) {
-        v = ov;
-        idx = oi;
-      }
-    }
+    warp_argmax(v, idx);
     if ((idx & 31) == lane) taken |= 1u << (idx >> 5);
     const float w = scores[idx];
     w_sum += w;
