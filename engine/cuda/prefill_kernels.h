@@ -32,14 +32,16 @@ struct PrefillLayout {
   size_t xn = 0;       // bf16 [C, H] normalised input of the next GEMM
   size_t rope_cs = 0;  // fp32 [2][C][rot/2] cos, sin of every position of the chunk
   // Attention phase
-  size_t qkv = 0;       // fp32 [C, qkv_rows]
-  size_t q = 0;         // fp32 [C, nh, q_width] (bf16 on the tensor-core path); MLA q_width nope + rope
-  size_t qa = 0;        // MLA: bf16 [C, q_lora_rank] normalised q_a output
-  size_t qfull = 0;     // MLA: fp32 [C, nh * hd] q_b output
-  size_t mla_k = 0;     // MLA: bf16 [S, nh, nope + rope] keys decompressed for a segment of S cache rows
-  size_t mla_v = 0;     // MLA: bf16 [S, nh, vd] values of the same rows
-  size_t mla_ml = 0;    // MLA: fp32 [C, nh, 2] softmax state carried between key segments
-  size_t mla_o = 0;     // MLA: fp32 [C, nh, vd] unnormalised output carried between key segments
+  size_t qkv = 0;     // fp32 [C, qkv_rows]
+  size_t q = 0;       // fp32 [C, nh, q_width] (bf16 on the tensor-core path); MLA q_width nope + rope
+  size_t qa = 0;      // MLA: bf16 [C, q_lora_rank] normalised q_a output
+  size_t qfull = 0;   // MLA: fp32 [C, nh * hd] q_b output
+  size_t mla_k = 0;   // MLA: bf16 [S, nh, nope + rope] keys decompressed for a segment of S cache rows
+  size_t mla_v = 0;   // MLA: bf16 [S, nh, vd] values of the same rows
+  size_t mla_ml = 0;  // MLA: fp32 [C, nh, 2] softmax state carried between key segments
+  size_t mla_o = 0;   // MLA: fp32 [C, nh, vd] unnormalised output carried between key segments
+  size_t mla_s = 0;   // MLA, score-matrix form (MOE_PREFILL_MLA_CUBLAS): fp32 [mla_s_heads, C, C]
+  int64_t mla_s_heads = 0;
   size_t attn_out = 0;  // bf16 [C, nh * vd]
   // FFN phase
   size_t xn32 = 0;       // fp32 [C, H] normalised FFN input (the router reads it in fp32, as the CPU does)
@@ -158,6 +160,11 @@ struct AttentionArgs {
 // (MLA's nope 128 + rope 64 keys, values of 128).
 bool attention_fast_path(const AttentionArgs& a);
 void launch_attention(const AttentionArgs& a, bool fast, cudaStream_t st);
+// ---- prefill_mla.cu ----
+// Rows r of S (fp32, `pitch` floats apart; row r is query r % n) over `keys` keys from position 0: keys j <=
+// pos0 + r % n scaled and softmaxed, written as bf16 probabilities over the row's start (masked ones 0).
+void launch_causal_softmax(float* S, int64_t rows, int64_t n, int64_t keys, int64_t pitch, int64_t pos0,
+                           float scale, cudaStream_t st);
 
 // ---- prefill_moe.cu ----
 struct RouteArgs {

@@ -190,6 +190,10 @@ void check_model(const std::string& name, const Model& model, const std::vector<
     one(" (mla seg " + std::to_string(mla_seg) + ")", 0);
     one(" (split " + std::to_string(split) + ", mla seg " + std::to_string(mla_seg) + ")", split);
     unsetenv("MOE_PREFILL_MLA_SEG");
+    setenv("MOE_PREFILL_MLA_CUBLAS", "1", 1);  // the score-matrix form (prefill_mla.cu)
+    one(" (mla cublas)", 0);
+    one(" (split " + std::to_string(split) + ", mla cublas)", split);
+    unsetenv("MOE_PREFILL_MLA_CUBLAS");
   }
 }
 
@@ -334,6 +338,7 @@ struct Config {
   std::string name;
   int variant;
   bool dense_fused;
+  bool mla_cublas = false;
 };
 
 void set_config(const Config& c) {
@@ -342,6 +347,10 @@ void set_config(const Config& c) {
     setenv("MOE_PREFILL_DENSE_FUSED", "1", 1);
   else
     unsetenv("MOE_PREFILL_DENSE_FUSED");
+  if (c.mla_cublas)
+    setenv("MOE_PREFILL_MLA_CUBLAS", "1", 1);
+  else
+    unsetenv("MOE_PREFILL_MLA_CUBLAS");
 }
 
 // Prefill speed of a real shape on random device weights for each configuration (median of `reps` after a
@@ -384,13 +393,19 @@ void bench_shape(const std::string& preset, int64_t n, int reps, const std::vect
       best_config = cfg;
     }
   }
+  // Stage profile of the fastest, and of the MLA alternatives too (to compare their attention stages).
+  for (const Config& cfg : configs) {
+    if (cfg.name != best_config.name && !cfg.mla_cublas) continue;
+    set_config(cfg);
+    setenv("MOE_PREFILL_PROFILE", "1", 1);
+    moe::cuda::prefill_profile_report(true);
+    b->truncate(0);
+    b->forward(ids, LogitsMode::Last, logits, nullptr);
+    unsetenv("MOE_PREFILL_PROFILE");
+    std::printf("%s %s: %s", cfg.name == best_config.name ? "best" : "profile", cfg.name.c_str(),
+                moe::cuda::prefill_profile_report(true).c_str());
+  }
   set_config(best_config);
-  setenv("MOE_PREFILL_PROFILE", "1", 1);
-  moe::cuda::prefill_profile_report(true);
-  b->truncate(0);
-  b->forward(ids, LogitsMode::Last, logits, nullptr);
-  unsetenv("MOE_PREFILL_PROFILE");
-  std::printf("best %s: %s", best_config.name.c_str(), moe::cuda::prefill_profile_report(true).c_str());
   if (compare_generic) {
     std::vector<float> lf, lg;
     RoutingBatch rf, rg;
@@ -406,6 +421,7 @@ void bench_shape(const std::string& preset, int64_t n, int reps, const std::vect
   }
   unsetenv("MOE_PREFILL_GEMM");
   unsetenv("MOE_PREFILL_DENSE_FUSED");
+  unsetenv("MOE_PREFILL_MLA_CUBLAS");
 }
 
 // A random bf16 checkpoint of a real shape cut to 2 layers (vocabulary 2048), 377 positions (split at 300),
@@ -497,6 +513,8 @@ int main(int argc, char** argv) {
   const std::vector<Config> qwen15 = {
       {"v3 (default)", 3, false}, {"v1", 1, false}, {"v3+fused-dense", 3, true}};
   const std::vector<Config> deflt = {{"v3 (default)", 3, false}};
+  // MLA: the flash kernel on decompressed keys (default) against the score-matrix form through cuBLAS.
+  const std::vector<Config> mla = {{"v3 (default)", 3, false}, {"v3+mla-cublas", 3, false, true}};
   struct Shape {
     const char* preset;
     int reps;
@@ -505,7 +523,7 @@ int main(int argc, char** argv) {
   };
   for (const Shape& sh :
        {Shape{"qwen1.5-moe-a2.7b", 5, &qwen15, true}, Shape{"olmoe-1b-7b", 3, &deflt, false},
-        Shape{"qwen3-30b-a3b", 3, &deflt, false}, Shape{"deepseek-v2-lite", 3, &deflt, true}}) {
+        Shape{"qwen3-30b-a3b", 3, &deflt, false}, Shape{"deepseek-v2-lite", 3, &mla, true}}) {
     try {
       bench_shape(sh.preset, 2048, sh.reps, *sh.configs, sh.generic);
     } catch (const std::exception& e) {
