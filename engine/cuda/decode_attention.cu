@@ -150,7 +150,7 @@ __global__ void __launch_bounds__(128) mla_value_kernel(MlaValueArgs a) {
 }
 
 constexpr int kTile = 32;  // cached positions per tile of the flash-decoding kernel
-constexpr int kMaxSplits = 256;
+constexpr int kMaxSplits = 512;
 
 // Shared-memory layout of attn_decode_kernel, computed alike on the host (size) and the device (offsets).
 // q [GB, hdp] fp32 | k tiles [nbuf, kTile, ks] bf16 | v tiles (unless values are the keys' first vd

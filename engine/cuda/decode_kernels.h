@@ -165,7 +165,7 @@ struct AttnDecodeArgs {      // flash-decoding over the cache, partials per spli
   int window = 0;  // 0: all positions
   float scale = 1;
   int64_t chunk = 0;   // fewest positions per split
-  int64_t splits = 0;  // splits the partial buffer holds (at most 256); the launcher may use fewer
+  int64_t splits = 0;  // splits the partial buffer holds (at most 512); the launcher may use fewer
   const StepParams* params = nullptr;
   float* partial = nullptr;  // [splits, nh, vd + 2]
   float* out = nullptr;      // [nh, vd]

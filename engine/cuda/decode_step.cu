@@ -24,7 +24,7 @@ int64_t q_width(const ModelSpec& s) {
   return s.attention == AttentionKind::MLA ? s.kv_lora_rank + s.qk_rope_head_dim : s.head_dim;
 }
 
-// Flash-decoding splits: the partial buffer holds up to 256 (the combine kernel's limit); the launcher
+// Flash-decoding splits: the partial buffer holds up to 512 (the combine kernel's limit); the launcher
 // picks how many blocks fill the GPU and the kernels split the positions of each step over them, each split
 // at least attn_chunk positions.
 int64_t attn_chunk(int64_t) {
@@ -63,7 +63,7 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   const int64_t H = s.hidden_size, nh = s.num_heads, k = std::max<int64_t>(s.top_k, 1);
   const int64_t aw = attn_width(s);
   b.attn_chunk = attn_chunk(ctx);
-  b.attn_splits = std::min<int64_t>(256, (ctx + b.attn_chunk - 1) / b.attn_chunk);
+  b.attn_splits = std::min<int64_t>(512, (ctx + b.attn_chunk - 1) / b.attn_chunk);
   take(b.x, H);
   take(b.xn, H);
   take(b.qkv, max_qkv_rows(s));
