@@ -1,15 +1,15 @@
 // Flash attention of a prefill chunk over the bf16 KV cache: causal (query t at position pos0 + t sees keys
-// [first, pos0 + t]), GQA (query head h reads kv head h / (nh / nkv)), sliding windows, and MLA in the
-// absorbed form (one shared "kv head" whose keys are the cache rows [c_kv | k_pe] and whose values are the
-// c_kv part of the same rows, on the fixtures' odd sizes), with the online softmax, so no score matrix is
-// stored. Real MLA models run decompressed (prefill.cu): keys [k_nope | k_pe] of 192 and values of 128 per
-// head, a segment of cache rows at a time, the softmax state carried between segments (see AttentionArgs).
+// [first, pos0 + t]), GQA (query head h reads kv head h / (nh / nkv)), sliding windows, with the online
+// softmax, so no score matrix is stored. MLA runs decompressed (prefill.cu): keys [k_nope | k_pe] (192 per
+// head on real models) and values (128) rebuilt from the latent cache a segment of rows at a time, the
+// softmax state carried between segments in fp32 (see AttentionArgs).
 //
 // Two kernels. flash_attn_tc: head sizes 64, 128 or 192/128 (real models), tensor cores via mma.sync, a block
 // of 64 queries x one head, K/V tiles of 64 keys double-buffered with cp.async, P kept in registers between
-// the two products (FlashAttention-2's layout). Work: 4 * n * L * nh * d FLOPs (half of it masked away by
-// causality). attn_generic: any sizes (the fixtures' heads of 8, 12, 20; MLA latents of r + rope), one warp
-// per (query, head), fp32 math; it is the reference the fast kernel is checked against on the real shapes.
+// the two products (FlashAttention-2's layout). Work: 2 * n * L * nh * (dk + dv) FLOPs (half of it masked
+// away by causality). attn_generic: any sizes up to values of 512 (the fixtures' heads of 8, 12, 20), one
+// warp per (query, head), fp32 math; it is the reference the fast kernel is checked against on the real
+// shapes.
 #include <cmath>
 
 #include "cuda/cuda_check.h"
