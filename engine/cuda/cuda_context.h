@@ -70,8 +70,9 @@ struct DecodeBuffers {
   unsigned* counters = nullptr;      // [4] block-completion counters (router's last-block choice), kept at 0
   void* sampler_workspace = nullptr;
   size_t sampler_workspace_bytes = 0;
-  int64_t attn_splits = 0;  // flash-decoding split count (fixed for the graph)
-  int64_t attn_chunk = 0;   // positions per split
+  int64_t attn_splits =
+      0;                   // flash-decoding splits the partial buffer holds (the step picks how many it uses)
+  int64_t attn_chunk = 0;  // fewest positions per split
 };
 
 struct CudaContext {
