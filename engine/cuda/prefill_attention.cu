@@ -223,17 +223,32 @@ __global__ void __launch_bounds__(128) flash_attn_tc_kernel(AttentionArgs a) {
       }
     const int64_t j0 = (tile0 + i) * kBKV;
     float mx[2] = {-INFINITY, -INFINITY};
+    // A tile every row of the block sees whole (below the diagonal, inside the segment and the window) needs
+    // no per-element mask: the int64 tests cost more instructions than the tile's mma.sync. Rows past n get
+    // finite scores from their zero queries there and are never written.
+    const bool full = j0 >= kv_lo && j0 + kBKV <= kv_end && j0 + kBKV - 1 <= p_lo &&
+                      (a.window <= 0 || j0 > p_hi - a.window);
+    if (full) {
 #pragma unroll
-    for (int nj = 0; nj < 8; ++nj)
+      for (int nj = 0; nj < 8; ++nj)
 #pragma unroll
-      for (int qq = 0; qq < 4; ++qq) {
-        const int ri = qq >> 1;
-        const int64_t j = j0 + nj * 8 + (lane & 3) * 2 + (qq & 1);
-        const bool ok =
-            va[ri] && j <= pa[ri] && j >= kv_lo && j < kv_end && (a.window <= 0 || j > pa[ri] - a.window);
-        s[nj][qq] = ok ? s[nj][qq] * sl2 : -INFINITY;
-        mx[ri] = fmaxf(mx[ri], s[nj][qq]);
-      }
+        for (int qq = 0; qq < 4; ++qq) {
+          s[nj][qq] *= sl2;
+          mx[qq >> 1] = fmaxf(mx[qq >> 1], s[nj][qq]);
+        }
+    } else {
+#pragma unroll
+      for (int nj = 0; nj < 8; ++nj)
+#pragma unroll
+        for (int qq = 0; qq < 4; ++qq) {
+          const int ri = qq >> 1;
+          const int64_t j = j0 + nj * 8 + (lane & 3) * 2 + (qq & 1);
+          const bool ok =
+              va[ri] && j <= pa[ri] && j >= kv_lo && j < kv_end && (a.window <= 0 || j > pa[ri] - a.window);
+          s[nj][qq] = ok ? s[nj][qq] * sl2 : -INFINITY;
+          mx[ri] = fmaxf(mx[ri], s[nj][qq]);
+        }
+    }
     float corr[2];
 #pragma unroll
     for (int ri = 0; ri < 2; ++ri) {
