@@ -230,7 +230,7 @@ void mla_scores(Ctx& x, const AttentionArgs& a, int64_t cnt) {
 // segment instead of attention over 576-wide latents per head. Why not absorbed on tensor cores: its score
 // and value products are 576 and 512 wide per head, 3x and 4x the decompressed 192 and 128, for every
 // (query, key) pair, whereas decompression is paid once per key row. DeepSeek-V2-Lite shape, 2048 tokens on
-// an H100: 0.9 ms decompression + 5.6 ms attention over 27 layers, 43,200 tok/s end to end (the absorbed form
+// an H100: 0.9 ms decompression + 4.2 ms attention over 27 layers, 44,100 tok/s end to end (the absorbed form
 // on the generic kernel took 2,224 ms: 904 tok/s).
 void attention_mla(Ctx& x, int64_t l) {
   const ModelSpec& s = x.s;
