@@ -28,7 +28,7 @@ nlohmann::json vram_plan(const ModelSpec& s, int64_t ctx) {
   if (gpu_memory(0, mem)) {
     j["gpu_free_bytes"] = mem.free;
     j["gpu_total_bytes"] = mem.total;
-    j["fits"] = p.total() <= mem.free;
+    j["fits"] = p.total() + kCudaMemoryReserve <= mem.free;
   }
   return j;
 }
@@ -113,11 +113,12 @@ void run(const InfoArgs& a) {
             << " (" << v["context"].get<int64_t>() << " positions, bf16) + workspace "
             << bytes("workspace_bytes") << " = " << bytes("total_bytes") << "\n";
   if (v.contains("gpu_free_bytes")) {
-    const double need = double(v["total_bytes"].get<uint64_t>()),
+    // The backend keeps kCudaMemoryReserve free beyond its plan.
+    const double need = double(v["total_bytes"].get<uint64_t>() + kCudaMemoryReserve),
                  free = double(v["gpu_free_bytes"].get<uint64_t>());
     std::cout << "gpu memory    " << bytes("gpu_free_bytes") << " free of " << bytes("gpu_total_bytes")
               << ": " << (need <= free ? "fits" : "does not fit, " + human_bytes(need - free) + " short")
-              << "\n";
+              << " (plan + " << human_bytes(double(kCudaMemoryReserve)) << " reserve)\n";
   }
 }
 

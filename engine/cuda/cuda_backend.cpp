@@ -58,6 +58,13 @@ class CudaBackend final : public Backend {
     cudaDeviceProp prop{};
     MOE_CUDA_CHECK(cudaGetDeviceProperties(&prop, c_.device));
     c_.sm_count = prop.multiProcessorCount;
+    if (prop.major < 9)
+      throw Error("CUDA backend: this build's kernels are for sm_90 (Hopper) and newer; " + gpu_name_ +
+                  " is sm_" + std::to_string(prop.major) + std::to_string(prop.minor) +
+                  " (use --device cpu, or rebuild with MOE_CUDA_ARCHS including it)");
+    if (spec.n_group > 32)
+      throw Error("CUDA backend: " + std::to_string(spec.n_group) +
+                  " expert groups; the router kernels take 32");
 
     plan_ = cuda_memory_plan(spec, c_.ctx);
     check_fits();
@@ -82,6 +89,7 @@ class CudaBackend final : public Backend {
                RoutingBatch* routing) override {
     const int64_t n = int64_t(tokens.size()), V = c_.spec.vocab_size;
     validate(tokens);
+    MOE_CUDA_CHECK(cudaSetDevice(c_.device));  // the caller's thread may have another current device
     const int64_t k = c_.top_k, L = c_.n_moe_layers;
     if (routing) routing->reset(n, L, k);
     if (n == 1) {
@@ -99,10 +107,10 @@ class CudaBackend final : public Backend {
     const bool all = mode == LogitsMode::All;
     logits.resize(size_t((all ? n : 1) * V));
     const int64_t chunk = all ? std::min(c_.prefill_chunk, c_.logits_rows) : c_.prefill_chunk;
+    update_rope(len_ + n);  // dynamic NTK: the whole call's length, as the CPU (and transformers) use
     for (int64_t start = 0; start < n; start += chunk) {
       const int64_t m = std::min(chunk, n - start);
       const bool last = start + m == n;
-      update_rope(len_ + m);
       MOE_CUDA_CHECK(cudaMemcpyAsync(tokens_dev_, tokens.data() + start, sizeof(int32_t) * size_t(m),
                                      cudaMemcpyHostToDevice, c_.stream));
       prefill_forward(c_, tokens_dev_, m, len_, all, c_.d.logits, prefill_experts_, prefill_weights_);
@@ -131,6 +139,7 @@ class CudaBackend final : public Backend {
       return Backend::decode_sample(token, p, history, step, top_logprobs, routing);
     const int32_t one[1] = {token};
     validate(std::span<const int32_t>(one, 1));
+    MOE_CUDA_CHECK(cudaSetDevice(c_.device));
     if (routing) routing->reset(1, c_.n_moe_layers, c_.top_k);
     sync_seen(history);
     StepParams& sp = *step_params_;
@@ -145,7 +154,12 @@ class CudaBackend final : public Backend {
     sp.seed = p.seed;
     sp.step = step;
     sp.top_logprobs = top_logprobs;
-    run_decode(sampler_mode(p));
+    try {
+      run_decode(sampler_mode(p));
+    } catch (...) {
+      seen_valid_ = false;  // the step (and its marking of `token`) may not have run
+      throw;
+    }
     MOE_CUDA_CHECK(
         cudaMemcpyAsync(sample_host_, c_.d.sample, sizeof(SampleOut), cudaMemcpyDeviceToHost, c_.stream));
     copy_step_routing(routing, 0);
@@ -175,7 +189,7 @@ class CudaBackend final : public Backend {
   void check_fits() {
     size_t free = 0, total = 0;
     MOE_CUDA_CHECK(cudaMemGetInfo(&free, &total));
-    const size_t reserve = size_t(256) << 20;  // CUDA context growth, cuBLAS workspaces, graphs
+    const size_t reserve = kCudaMemoryReserve;
     const size_t need = plan_.total() + reserve;
     if (need > free)
       throw Error("out of GPU memory: the model needs " + gib(double(need)) + " (weights " +
@@ -184,6 +198,25 @@ class CudaBackend final : public Backend {
                   ", reserve " + gib(double(reserve)) + ") but " + gpu_name_ + " has " + gib(double(free)) +
                   " free of " + gib(double(total)) + ": " + gib(double(need - free)) +
                   " short. Choose a shorter context or a smaller model.");
+  }
+
+  // cudaMalloc with an out-of-memory message that says what did not fit and by how much (check_fits
+  // covers the usual case; another process or fragmentation can still fail an allocation).
+  template <class T>
+  void allocate(T*& p, size_t bytes, const char* what) {
+    void* raw = nullptr;
+    const cudaError_t err = cudaMalloc(&raw, std::max<size_t>(bytes, 1));
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      size_t free = 0, total = 0;
+      cudaMemGetInfo(&free, &total);
+      throw Error("out of GPU memory: the " + std::string(what) + " needs " + gib(double(bytes)) + " but " +
+                  gpu_name_ + " has " + gib(double(free)) + " free of " + gib(double(total)) +
+                  (bytes > free ? ": " + gib(double(bytes - free)) + " short" : " (fragmented)") +
+                  ". Choose a shorter context or a smaller model.");
+    }
+    MOE_CUDA_CHECK(err);
+    p = static_cast<T*>(raw);
   }
 
   template <class T>
@@ -201,7 +234,7 @@ class CudaBackend final : public Backend {
     // Weights.
     std::vector<WeightSlot> slots;
     layout_weights(c_.spec, weights, nullptr, &slots);
-    MOE_CUDA_CHECK(cudaMalloc(&weights_base_, plan_.weights));
+    allocate(weights_base_, plan_.weights, "weights");
     c_.w = layout_weights(c_.spec, weights, weights_base_, nullptr);
     if (weights)
       upload_weights(slots, weights_base_, c_.stream);
@@ -209,7 +242,7 @@ class CudaBackend final : public Backend {
       fill_random_weights(slots, weights_base_, seed, c_.stream);
 
     // KV cache.
-    MOE_CUDA_CHECK(cudaMalloc(&kv_base_, plan_.kv_cache));
+    allocate(kv_base_, plan_.kv_cache, "KV cache");
     const ModelSpec& s = c_.spec;
     const bool mla = s.attention == AttentionKind::MLA;
     c_.kv.k_width = mla ? s.kv_lora_rank + s.qk_rope_head_dim : s.num_kv_heads * s.head_dim;
@@ -225,7 +258,7 @@ class CudaBackend final : public Backend {
     // Workspace: decode buffers, prefill, sampler.
     c_.prefill_chunk = prefill_chunk(c_.ctx);
     c_.logits_rows = logits_rows(s, c_.ctx);
-    MOE_CUDA_CHECK(cudaMalloc(&workspace_base_, plan_.workspace));
+    allocate(workspace_base_, plan_.workspace, "workspace");
     std::byte* at = workspace_base_;
     at += layout_decode_buffers(s, c_.ctx, c_.logits_rows, at, &c_.d);
     c_.prefill_workspace_bytes = prefill_workspace_bytes(s, c_.prefill_chunk);
@@ -237,13 +270,13 @@ class CudaBackend final : public Backend {
 
     // Small device buffers outside the plan's workspace (tokens and routing of one prefill chunk).
     const size_t route = size_t(c_.prefill_chunk * std::max<int64_t>(c_.n_moe_layers, 1) * c_.top_k);
-    MOE_CUDA_CHECK(cudaMalloc(&tokens_dev_, sizeof(int32_t) * size_t(c_.prefill_chunk)));
-    MOE_CUDA_CHECK(cudaMalloc(&prefill_experts_, sizeof(int32_t) * route));
-    MOE_CUDA_CHECK(cudaMalloc(&prefill_weights_, sizeof(float) * route));
+    allocate(tokens_dev_, sizeof(int32_t) * size_t(c_.prefill_chunk), "prompt chunk");
+    allocate(prefill_experts_, sizeof(int32_t) * route, "routing record");
+    allocate(prefill_weights_, sizeof(float) * route, "routing record");
 
     // Rotary frequencies.
     c_.rot_dim = mla ? s.qk_rope_head_dim : s.head_dim;
-    MOE_CUDA_CHECK(cudaMalloc(&c_.inv_freq, sizeof(float) * size_t(std::max<int64_t>(c_.rot_dim / 2, 1))));
+    allocate(c_.inv_freq, sizeof(float) * size_t(std::max<int64_t>(c_.rot_dim / 2, 1)), "rotary table");
     update_rope(1);
 
     step_params_ = pinned<StepParams>(1);
@@ -311,8 +344,9 @@ class CudaBackend final : public Backend {
       }
       MOE_CUDA_CHECK(cudaStreamEndCapture(c_.stream, &graph));
       cudaGraphExec_t exec = nullptr;
-      MOE_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+      const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
       cudaGraphDestroy(graph);
+      MOE_CUDA_CHECK(err);
       it = graphs_.emplace(key, exec).first;
     }
     MOE_CUDA_CHECK(cudaGraphLaunch(it->second, c_.stream));

@@ -67,7 +67,6 @@ struct DecodeBuffers {
   SampleOut* sample = nullptr;       // sampler output
   uint8_t* seen = nullptr;           // [V] tokens present in the history (penalties)
   float* split = nullptr;            // split-K partial sums (O projection, expert down projection)
-  unsigned* counters = nullptr;      // [4] block-completion counters (router's last-block choice), kept at 0
   void* sampler_workspace = nullptr;
   size_t sampler_workspace_bytes = 0;
   int64_t attn_splits =

@@ -1,8 +1,8 @@
-// Decode-step kernels for the projections and the feed-forward block (see decode_kernels.h): a GEMV with
-// the RMSNorm of its input folded in, the router with the expert choice done by the last block on the
-// device, gate/up/SiLU over the chosen experts (and the shared expert) in one pass, and the weighted down
-// projection of all of them added straight into the residual stream: each output row is owned by one warp,
-// so no atomics are needed and the sum order is fixed.
+// Decode-step kernels for the projections and the feed-forward block (see decode_kernels.h): persistent
+// GEMVs with the RMSNorm of their input folded in (split-K for matrices with few rows, reduced in a fixed
+// order), gate/up/SiLU over the chosen experts and the shared expert in one pass with the expert choice made
+// on the device by a warp of every block, and the down projection split into pieces whose weighted sums a
+// reduce adds into the residual stream. No atomics: every sum has a fixed order (graph replay = eager).
 #include <algorithm>
 
 #include "cuda/cuda_check.h"
@@ -151,16 +151,18 @@ __device__ void route_warp(const RouterArgs& a, const float* logits, float* scor
   for (int e = lane; e < E; e += 32)
     mx = fmaxf(mx, __ldcg(logits + e));
   mx = warp_max(mx);
-  float sum = 0.0f;
+  double sum = 0.0;  // in double, as route_token sums
   for (int e = lane; e < E; e += 32) {
     const float l = __ldcg(logits + e);
     const float s = a.sigmoid ? sigmoid(l) : expf(l - mx);
     scores[e] = s;
     sum += s;
   }
-  sum = warp_sum(sum);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    sum += __shfl_xor_sync(kFullMask, sum, o);
   for (int e = lane; e < E; e += 32) {
-    if (!a.sigmoid) scores[e] /= sum;
+    if (!a.sigmoid) scores[e] = float(scores[e] / sum);
     choice[e] = scores[e] + (a.score_bias ? a.score_bias[e] : 0.0f);
   }
   __syncwarp();
@@ -260,8 +262,8 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
     if (row >= a.always_inter) {
       const int64_t k = row - a.always_inter, slot = k / a.inter, i = k % a.inter;
       const int64_t e = chosen[slot];
-      gate = a.experts_gate + (e * a.inter + i) * a.hidden;
-      up = a.experts_up + (e * a.inter + i) * a.hidden;
+      gate = a.experts_gate + e * a.expert_stride + i * a.hidden;
+      up = a.experts_up + e * a.expert_stride + i * a.hidden;
     } else {
       gate = a.always_gate + row * a.hidden;
       up = a.always_up + row * a.hidden;
@@ -292,7 +294,7 @@ __device__ __forceinline__ void down_unit(const FfnArgs& a, const DownChoice& c,
   if (p < routed_pieces) {
     const int64_t slot = p / d.per_slot, c0 = (p % d.per_slot) * d.piece;
     const int64_t e = c.experts[slot];
-    w = a.experts_down + (e * a.hidden + r) * a.inter + c0;
+    w = a.experts_down + e * a.expert_stride + r * a.inter + c0;
     x = hs + slot * a.inter + c0;
     n = min(d.piece, a.inter - c0);
     scale = c.weights[slot];

@@ -48,6 +48,7 @@ struct FfnArgs {
   int64_t hidden = 0;
   int slots = 0;  // routed experts chosen (top_k), 0 for a dense layer
   int64_t inter = 0;
+  int64_t expert_stride = 0;  // elements from one expert's matrix to the next (padded: see expert_stride())
   const int32_t* experts = nullptr;
   const float* weights = nullptr;
   const bf16 *experts_gate = nullptr, *experts_up = nullptr, *experts_down = nullptr;

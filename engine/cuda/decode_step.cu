@@ -26,10 +26,8 @@ int64_t q_width(const ModelSpec& s) {
 
 // Flash-decoding splits: the partial buffer holds up to 512 (the combine kernel's limit); the launcher
 // picks how many blocks fill the GPU and the kernels split the positions of each step over them, each split
-// at least attn_chunk positions.
-int64_t attn_chunk(int64_t) {
-  return 8;
-}
+// at least kMinSplitPositions positions.
+constexpr int64_t kMinSplitPositions = 8;
 
 int64_t max_h(const ModelSpec& s) {
   int64_t h = 0;
@@ -62,7 +60,7 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   DecodeBuffers& b = d ? *d : scratch;
   const int64_t H = s.hidden_size, nh = s.num_heads, k = std::max<int64_t>(s.top_k, 1);
   const int64_t aw = attn_width(s);
-  b.attn_chunk = attn_chunk(ctx);
+  b.attn_chunk = kMinSplitPositions;
   b.attn_splits = std::min<int64_t>(512, (ctx + b.attn_chunk - 1) / b.attn_chunk);
   take(b.x, H);
   take(b.xn, H);
@@ -78,7 +76,6 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   take(b.params, 1);
   take(b.sample, 1);
   take(b.seen, s.vocab_size);
-  take(b.counters, 4);
   int64_t pieces = 0;
   for (const LayerSpec& l : s.layers)
     pieces = std::max(pieces, l.moe ? down_split(int(s.top_k), s.moe_intermediate_size,
@@ -104,10 +101,11 @@ void prepare_decode_kernels(const CudaContext& c) {
   if (s.top_k > kMaxTopK)
     throw Error("CUDA decode: top-" + std::to_string(s.top_k) + " routing (at most " +
                 std::to_string(kMaxTopK) + ")");
+  if (s.n_group > 32)
+    throw Error("CUDA decode: " + std::to_string(s.n_group) + " expert groups (at most 32)");
   if (s.num_experts > kMaxExperts)
     throw Error("CUDA decode: " + std::to_string(s.num_experts) + " experts (at most " +
                 std::to_string(kMaxExperts) + ")");
-  MOE_CUDA_CHECK(cudaMemsetAsync(c.d.counters, 0, sizeof(unsigned) * 4, c.stream));
 }
 
 void enqueue_decode_step(CudaContext& c) {
@@ -234,6 +232,7 @@ void enqueue_decode_step(CudaContext& c) {
       launch_gemv({L.router, L.router_rows, H, d.x, L.ffn_norm, eps, nullptr, d.router_logits}, false, st);
       f.slots = int(s.top_k);
       f.inter = s.moe_intermediate_size;
+      f.expert_stride = expert_stride(s.moe_intermediate_size, H);
       f.experts = r.experts;
       f.weights = r.weights;
       f.experts_gate = L.experts_gate;

@@ -11,7 +11,7 @@
 namespace moe::cuda {
 namespace {
 
-constexpr size_t kAlign = 256;  // every tensor starts on a 256-byte boundary (16-byte loads, coalescing)
+constexpr size_t kAlign = kWeightAlign;
 
 class Layout {
  public:
@@ -143,15 +143,27 @@ DeviceWeights layout_weights(const ModelSpec& s, const ModelWeights* w, std::byt
 void upload_weights(const std::vector<WeightSlot>& slots, std::byte* base, cudaStream_t stream) {
   // Two pinned staging buffers, so the host converts one while the other is copied.
   constexpr size_t kStage = size_t(32) << 20;
-  std::byte* stage[2] = {nullptr, nullptr};
-  cudaEvent_t done[2];
+  struct Staging {  // freed on every path, whatever was created
+    std::byte* buf[2] = {nullptr, nullptr};
+    cudaEvent_t done[2] = {nullptr, nullptr};
+    cudaStream_t stream;
+    ~Staging() {
+      cudaStreamSynchronize(stream);
+      for (int i = 0; i < 2; ++i) {
+        if (buf[i]) cudaFreeHost(buf[i]);
+        if (done[i]) cudaEventDestroy(done[i]);
+      }
+    }
+  } staging{{nullptr, nullptr}, {nullptr, nullptr}, stream};
+  std::byte** stage = staging.buf;
+  cudaEvent_t* done = staging.done;
   MOE_CUDA_CHECK(cudaMallocHost(&stage[0], kStage));
   MOE_CUDA_CHECK(cudaMallocHost(&stage[1], kStage));
   MOE_CUDA_CHECK(cudaEventCreateWithFlags(&done[0], cudaEventDisableTiming));
   MOE_CUDA_CHECK(cudaEventCreateWithFlags(&done[1], cudaEventDisableTiming));
   int which = 0;
   std::vector<float> row;
-  try {
+  {
     for (const WeightSlot& s : slots) {
       if (!s.source) throw Error("upload_weights: slot without a source tensor");
       const Matrix& m = *s.source;
@@ -184,18 +196,7 @@ void upload_weights(const std::vector<WeightSlot>& slots, std::byte* base, cudaS
       }
     }
     MOE_CUDA_CHECK(cudaStreamSynchronize(stream));
-  } catch (...) {
-    cudaStreamSynchronize(stream);
-    cudaFreeHost(stage[0]);
-    cudaFreeHost(stage[1]);
-    cudaEventDestroy(done[0]);
-    cudaEventDestroy(done[1]);
-    throw;
   }
-  cudaFreeHost(stage[0]);
-  cudaFreeHost(stage[1]);
-  cudaEventDestroy(done[0]);
-  cudaEventDestroy(done[1]);
 }
 
 }  // namespace moe::cuda

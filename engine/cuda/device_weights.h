@@ -60,6 +60,14 @@ struct DeviceWeights {
   size_t bytes = 0;  // the whole allocation
 };
 
+// Every tensor of the layout starts on a 256-byte boundary (16-byte loads, coalescing); this is the
+// distance, in bf16 elements, between consecutive experts of a stacked [E, rows, cols] tensor.
+constexpr size_t kWeightAlign = 256;
+inline int64_t expert_stride(int64_t rows, int64_t cols) {
+  const size_t bytes = size_t(rows * cols) * sizeof(uint16_t);
+  return int64_t((bytes + kWeightAlign - 1) / kWeightAlign * kWeightAlign / sizeof(uint16_t));
+}
+
 // One stored tensor of the layout: where it goes and what it holds.
 struct WeightSlot {
   size_t offset = 0;  // bytes from the base

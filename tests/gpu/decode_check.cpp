@@ -204,6 +204,25 @@ int main(int argc, char** argv) {
       row("decode = cpu: " + f.filename().string(), false, e.what());
     }
   }
+  if (!only) {
+    // A random checkpoint whose expert matrices are not a multiple of 256 bytes (hidden 120, experts 36
+    // wide), so the stacked experts carry alignment padding the kernels must step over.
+    const fs::path dir = fs::temp_directory_path() / "moe-decode-check-random" / "padded-experts";
+    try {
+      nlohmann::json config = moe::preset_config("tiny-qwen3-moe");
+      config["hidden_size"] = 120;
+      config["moe_intermediate_size"] = 36;
+      fs::remove_all(dir);
+      moe::write_random_checkpoint(dir, config, 5, moe::DType::BF16);
+      std::vector<int32_t> ids;
+      for (int i = 0; i < 24; ++i)
+        ids.push_back(int32_t((i * 131 + 7) % 512));
+      std::ofstream(dir / "ids.json") << nlohmann::json(ids).dump();
+      check_fixture(dir);
+    } catch (const std::exception& e) {
+      row("decode = cpu: padded-experts", false, e.what());
+    }
+  }
   if (total_rows > 0) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "top-1 %lld/%lld (%.2f%%), routing sets %lld/%lld (%.2f%%)",

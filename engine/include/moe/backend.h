@@ -90,6 +90,9 @@ std::unique_ptr<Backend> make_cuda_backend(const Model& model, const BackendOpti
 // files: real shapes too large for a disk can be benchmarked).
 std::unique_ptr<Backend> make_cuda_backend_random(const ModelSpec& spec, uint64_t seed,
                                                   const BackendOptions& options = {});
+// Device memory the CUDA backend keeps free beyond its plan (CUDA context growth, cuBLAS workspaces, graphs):
+// a plan fits when total() + kCudaMemoryReserve <= the GPU's free memory.
+constexpr size_t kCudaMemoryReserve = size_t(256) << 20;
 // What the CUDA backend would allocate for `spec` at `context_length` positions (host arithmetic only).
 MemoryPlan cuda_memory_plan(const ModelSpec& spec, int64_t context_length);
 
