@@ -26,7 +26,9 @@ case "${1:-}" in
       path=$(ldd .gpu/moe-cli | awk -v l="$lib" '$1 == l {print $3}')
       [ -n "$path" ] && cp -L "$path" .gpu/ && libs+=("$lib")
     done
-    tar cJf .gpu/libs.tar.xz -C .gpu "${libs[@]}" && (cd .gpu && rm -f "${libs[@]}")
+    if [ "${#libs[@]}" -gt 0 ]; then
+      tar cJf .gpu/libs.tar.xz -C .gpu "${libs[@]}" && (cd .gpu && rm -f "${libs[@]}")
+    fi
     git rev-parse --short HEAD >.gpu/COMMIT
     du -sh .gpu
     ;;
