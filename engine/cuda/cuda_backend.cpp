@@ -245,8 +245,8 @@ class CudaBackend final : public Backend {
     allocate(kv_base_, plan_.kv_cache, "KV cache");
     const ModelSpec& s = c_.spec;
     const bool mla = s.attention == AttentionKind::MLA;
-    c_.kv.k_width = mla ? s.kv_lora_rank + s.qk_rope_head_dim : s.num_kv_heads * s.head_dim;
-    c_.kv.v_width = mla ? 0 : s.num_kv_heads * s.v_head_dim;
+    c_.kv.k_width = kv_key_width(s);
+    c_.kv.v_width = kv_value_width(s);
     auto* kv = reinterpret_cast<bf16*>(kv_base_);
     for (int64_t l = 0; l < s.num_layers; ++l) {
       c_.kv.k.push_back(kv);

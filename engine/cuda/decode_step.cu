@@ -37,13 +37,9 @@ int64_t max_h(const ModelSpec& s) {
   return h;
 }
 
+// The fused projection's output, which MLA's q_b also writes (nh * head_dim) after the q_a rows are used.
 int64_t max_qkv_rows(const ModelSpec& s) {
-  const int64_t nh = s.num_heads;
-  if (s.attention == AttentionKind::MLA)
-    return std::max(
-        (s.q_lora_rank > 0 ? s.q_lora_rank : nh * s.head_dim) + s.kv_lora_rank + s.qk_rope_head_dim,
-        nh * s.head_dim);
-  return nh * s.head_dim + s.num_kv_heads * (s.head_dim + s.v_head_dim);
+  return std::max(fused_qkv_rows(s), s.num_heads * s.head_dim);
 }
 
 }  // namespace

@@ -75,9 +75,8 @@ DeviceWeights layout_weights(const ModelSpec& s, const ModelWeights* w, std::byt
     DeviceLayer dl;
     dl.attn_norm = L.norm(H, p(l.attn_norm));
     if (s.attention == AttentionKind::MLA) {
-      const int64_t r = s.kv_lora_rank, rope = s.qk_rope_head_dim;
-      const int64_t q_rows = s.q_lora_rank > 0 ? s.q_lora_rank : nh * hd;
-      dl.qkv_rows = q_rows + r + rope;
+      const int64_t r = s.kv_lora_rank;
+      dl.qkv_rows = fused_qkv_rows(s);
       dl.qkv = L.matrix(dl.qkv_rows, H, {p(s.q_lora_rank > 0 ? l.q_a : l.q), p(l.kv_a)});
       if (s.q_lora_rank > 0) {
         dl.q_a_norm = L.norm(s.q_lora_rank, p(l.q_a_norm));
@@ -86,7 +85,7 @@ DeviceWeights layout_weights(const ModelSpec& s, const ModelWeights* w, std::byt
       dl.kv_a_norm = L.norm(r, p(l.kv_a_norm));
       dl.kv_b = L.matrix(nh * (s.qk_nope_head_dim + vd), r, {p(l.kv_b)});
     } else {
-      dl.qkv_rows = nh * hd + nkv * hd + nkv * vd;
+      dl.qkv_rows = fused_qkv_rows(s);
       dl.qkv = L.matrix(dl.qkv_rows, H, {p(l.q), p(l.k), p(l.v)});
       if (s.attention_bias) dl.qkv_bias = L.bias(dl.qkv_rows, {p(l.q_bias), p(l.k_bias), p(l.v_bias)});
       if (s.qk_norm == QkNorm::PerHead) {

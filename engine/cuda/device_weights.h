@@ -68,6 +68,24 @@ inline int64_t expert_stride(int64_t rows, int64_t cols) {
   return int64_t((bytes + kWeightAlign - 1) / kWeightAlign * kWeightAlign / sizeof(uint16_t));
 }
 
+// Rows of the fused attention input projection: standard [q; k; v], MLA [q_a or q; kv_a].
+inline int64_t fused_qkv_rows(const ModelSpec& s) {
+  if (s.attention == AttentionKind::MLA)
+    return (s.q_lora_rank > 0 ? s.q_lora_rank : s.num_heads * s.head_dim) + s.kv_lora_rank +
+           s.qk_rope_head_dim;
+  return s.num_heads * s.head_dim + s.num_kv_heads * (s.head_dim + s.v_head_dim);
+}
+
+// Elements per position and layer of the bf16 KV cache: keys (MLA: normalised latent + rotated shared key)
+// and values (MLA: none, the values are the latent).
+inline int64_t kv_key_width(const ModelSpec& s) {
+  return s.attention == AttentionKind::MLA ? s.kv_lora_rank + s.qk_rope_head_dim
+                                           : s.num_kv_heads * s.head_dim;
+}
+inline int64_t kv_value_width(const ModelSpec& s) {
+  return s.attention == AttentionKind::MLA ? 0 : s.num_kv_heads * s.v_head_dim;
+}
+
 // One stored tensor of the layout: where it goes and what it holds.
 struct WeightSlot {
   size_t offset = 0;  // bytes from the base

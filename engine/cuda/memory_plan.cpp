@@ -13,9 +13,7 @@ namespace moe {
 namespace cuda {
 
 size_t kv_cache_bytes(const ModelSpec& s, int64_t ctx) {
-  const int64_t width = s.attention == AttentionKind::MLA ? s.kv_lora_rank + s.qk_rope_head_dim
-                                                          : s.num_kv_heads * (s.head_dim + s.v_head_dim);
-  return size_t(s.num_layers * ctx * width) * 2;
+  return size_t(s.num_layers * ctx * (kv_key_width(s) + kv_value_width(s))) * sizeof(bf16);
 }
 
 int64_t prefill_chunk(int64_t ctx) {

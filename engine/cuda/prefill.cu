@@ -30,13 +30,6 @@ size_t align_up(size_t b) {
   return (b + kAlign - 1) / kAlign * kAlign;
 }
 
-int64_t qkv_rows_of(const ModelSpec& s) {
-  if (s.attention == AttentionKind::MLA)
-    return (s.q_lora_rank > 0 ? s.q_lora_rank : s.num_heads * s.head_dim) + s.kv_lora_rank +
-           s.qk_rope_head_dim;
-  return s.num_heads * s.head_dim + s.num_kv_heads * s.head_dim + s.num_kv_heads * s.v_head_dim;
-}
-
 bool env_flag(const char* name) {
   const char* e = std::getenv(name);
   return e && *e && *e != '0';
@@ -419,10 +412,9 @@ void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weig
   launch_moe_plan(r.topk_ids, x.n, k, E, tile_m, at<int32_t>(ws, x.L.counts), slot_of, row_token, tiles,
                   x.L.max_tiles, x.st);
 
-  // Experts of a stack are one slot each of the weight layout (rounded up to its alignment): the distance
-  // between the gate and up stacks over E is the per-expert stride of all three.
-  const int64_t stride = (w.experts_up - w.experts_gate) / E;
-  if (stride < I * H || (w.experts_down - w.experts_up) / E != stride)
+  // Experts of a stack are one slot each of the weight layout (rounded up to its alignment).
+  const int64_t stride = expert_stride(I, H);
+  if (w.experts_up - w.experts_gate != E * stride || w.experts_down - w.experts_up != E * stride)
     throw Error("prefill: unexpected expert weight layout");
   const int64_t grid_tiles = std::min<int64_t>(x.L.max_tiles, (x.n * k + tile_m - 1) / tile_m + E);
 
@@ -490,7 +482,7 @@ PrefillLayout prefill_layout(const ModelSpec& s, int64_t C) {
   const size_t phase = off;
 
   // Attention phase.
-  L.qkv = take(c * size_t(qkv_rows_of(s)) * 4);
+  L.qkv = take(c * size_t(fused_qkv_rows(s)) * 4);
   if (mla) {
     const size_t rope = size_t(s.qk_rope_head_dim), nope = size_t(s.qk_nope_head_dim),
                  vd = size_t(s.v_head_dim);

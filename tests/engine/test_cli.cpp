@@ -6,6 +6,7 @@
 #include <QtTest>
 #include <fstream>
 
+#include "cli_run.h"
 #include "test_files.h"
 
 namespace fs = std::filesystem;
@@ -13,17 +14,10 @@ using nlohmann::json;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  QString out, err;
-};
+using Run = moe::test::CliRun;
 
 Run cli(const QStringList& args) {
-  QProcess p;
-  p.start(MOE_CLI_PATH, args);
-  if (!p.waitForFinished(300000)) p.kill();
-  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1,
-          QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+  return moe::test::run_cli(args);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "cli_run.h"
 #include "moe/device.h"
 #include "moe/model_spec.h"
 #include "moe/roofline.h"
@@ -15,17 +16,10 @@ using nlohmann::json;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  QString out, err;
-};
+using Run = moe::test::CliRun;
 
 Run cli(const QStringList& args) {
-  QProcess p;
-  p.start(MOE_CLI_PATH, args);
-  if (!p.waitForFinished(300000)) p.kill();
-  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1,
-          QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+  return moe::test::run_cli(args);
 }
 
 }  // namespace
