@@ -53,20 +53,25 @@ struct KvCache {
 // Decode-step buffers (one position).
 struct DecodeBuffers {
   float* x = nullptr;                // [H] residual stream
-  float* xn = nullptr;               // [H] normalised input of the FFN
+  float* x_alt = nullptr;            // [H] the other residual buffer: each FFN writes x + ffn(x) to the other
   float* qkv = nullptr;              // [max qkv_rows] fused projection output
   float* q = nullptr;                // [nh * q_width] queries ready for attention (roped; MLA: absorbed)
   float* attn = nullptr;             // [nh * max(vd, r)] attention output (MLA: latent per head)
   float* attn_partial = nullptr;     // [splits, nh, attn_width + 2] flash-decoding partials (m, l, acc)
-  float* router_logits = nullptr;    // [E + 1]
   int32_t* route_experts = nullptr;  // [n_moe, top_k] this step's routing record
   float* route_weights = nullptr;    // [n_moe, top_k]
-  float* h = nullptr;                // [top_k * I + Ia] expert activations
   float* logits = nullptr;           // [logits_rows, V]
   StepParams* params = nullptr;      // device copy of the host's StepParams
   SampleOut* sample = nullptr;       // sampler output
   uint8_t* seen = nullptr;           // [V] tokens present in the history (penalties)
   float* split = nullptr;            // split-K partial sums (O projection, expert down projection)
+  // The FFN kernel's counters and tagged values (see FfnArgs), one region zeroed at the start of a step.
+  int32_t* ffn_counters = nullptr;  // [layers, ffn_counter_stride] completed rows per chunk
+  int64_t ffn_counter_stride = 0;
+  uint64_t* ffn_logits = nullptr;  // [E + 1] router logits
+  uint64_t* ffn_h = nullptr;       // [top_k * I + Ia] expert activations
+  uint64_t* ffn_part = nullptr;    // [down pieces, H]
+  size_t ffn_sync_bytes = 0;
   void* sampler_workspace = nullptr;
   size_t sampler_workspace_bytes = 0;
   int64_t attn_splits =

@@ -94,6 +94,39 @@ __device__ __forceinline__ float warp_dot_row(const bf16* row, const float* xs, 
   return warp_sum(acc);
 }
 
+// Two dot products at once (gate and up of one neuron, or two output rows): twice the loads in flight of
+// one. Each row has its own input vector; equal lengths take the paired path.
+__device__ __forceinline__ void warp_dot_2(const bf16* ra, const float* xa, int64_t na, const bf16* rb,
+                                           const float* xb, int64_t nb, float& a, float& b) {
+  if (na != nb || !vector_path(na, xa) || !vector_path(nb, xb)) {
+    a = warp_dot_row(ra, xa, na);
+    b = warp_dot_row(rb, xb, nb);
+    return;
+  }
+  const int lane = threadIdx.x & 31;
+  float sa = 0.0f, sb = 0.0f;
+  int64_t c = int64_t(lane) * 8;
+  for (; c + 768 < na; c += 1024) {  // eight 16-byte loads in flight per lane
+    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), a2 = load_weights8(ra + c + 512),
+          a3 = load_weights8(ra + c + 768), b0 = load_weights8(rb + c), b1 = load_weights8(rb + c + 256),
+          b2 = load_weights8(rb + c + 512), b3 = load_weights8(rb + c + 768);
+    sa += (dot8(a0, xa + c) + dot8(a1, xa + c + 256)) + (dot8(a2, xa + c + 512) + dot8(a3, xa + c + 768));
+    sb += (dot8(b0, xb + c) + dot8(b1, xb + c + 256)) + (dot8(b2, xb + c + 512) + dot8(b3, xb + c + 768));
+  }
+  for (; c + 256 < na; c += 512) {
+    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), b0 = load_weights8(rb + c),
+          b1 = load_weights8(rb + c + 256);
+    sa += dot8(a0, xa + c) + dot8(a1, xa + c + 256);
+    sb += dot8(b0, xb + c) + dot8(b1, xb + c + 256);
+  }
+  for (; c < na; c += 256) {
+    sa += dot8(load_weights8(ra + c), xa + c);
+    sb += dot8(load_weights8(rb + c), xb + c);
+  }
+  a = warp_sum(sa);
+  b = warp_sum(sb);
+}
+
 // Loads n floats of x into xs (shared memory). With norm_w, applies RMSNorm as the CPU does:
 // xs[i] = w[i] * (x[i] / sqrt(mean(x^2) + eps)). All threads of the block must call it.
 __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n, const float* norm_w,

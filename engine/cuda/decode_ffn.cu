@@ -1,133 +1,56 @@
-// Decode-step kernels for the projections and the feed-forward block (see decode_kernels.h): persistent
-// GEMVs with the RMSNorm of their input folded in (split-K for matrices with few rows, reduced in a fixed
-// order), gate/up/SiLU over the chosen experts and the shared expert in one pass with the expert choice made
-// on the device by a warp of every block, and the down projection split into pieces whose weighted sums a
-// reduce adds into the residual stream. No atomics: every sum has a fixed order (graph replay = eager).
+// The feed-forward block of a decode step as one persistent kernel (see decode_kernels.h), so that a stage
+// starts on the warps that are free while the previous one finishes instead of at a kernel boundary. Its
+// work is a list of small units:
+//   router rows (2 per unit)  ->  gate/up/SiLU of the always-on MLP (2 neurons per unit)  ->  gate/up/SiLU of
+//   the chosen experts (2 neurons)  ->  the down projection in pieces of its columns (4 rows per unit).
+// Warps take the router and gate/up units round-robin, then a run of consecutive down units each (so the
+// neurons of their piece stay in shared memory). Values passed between units (router logits, h, the down
+// pieces) are stored with a tag (the layer's) in the same 64-bit word, and a unit waits for the tags of what
+// it reads, so no warp waits for a fence or an atomic to come back. The first warp of a block that needs the
+// routing computes it (route_warp, the CPU's formulas) from the logits for the whole block; the warp of the
+// first routed unit writes the routing record. The warp that completes a block of 64 output rows over all
+// pieces (a counter) adds the pieces, in a fixed order, to the residual. Every value is computed by one warp
+// in a fixed order, so the result does not depend on timing (graph replay = eager, bit for bit). A unit waits
+// on units of other warps, so the grid is sized to be resident at once (occupancy query at launch).
 #include <algorithm>
 
 #include "cuda/cuda_check.h"
 #include "cuda/decode_common.cuh"
 #include "cuda/decode_kernels.h"
+#include "moe/error.h"
 
 namespace moe::cuda {
 namespace {
 
-constexpr int kWarps = 8;        // warps per block of the GEMV-like kernels
-constexpr int kBlocksPerSm = 2;  // resident blocks of a persistent grid (registers capped to fit)
+constexpr int kWarps = 8;
+constexpr int kBlocksPerSm = 2;
+constexpr int kRouterRowsPerUnit = 2;
+constexpr int kNeuronsPerUnit = 2;
+constexpr int kDownRowsPerUnit = 4;
+constexpr int kChunkRows = 64;  // output rows whose pieces one warp adds into the residual
+// A layer's counters: completed rows per chunk of output rows.
 
-// Two dot products at once (gate and up of one neuron, or two output rows): twice the loads in flight of
-// one. Each row has its own input vector; equal lengths take the paired path.
-__device__ __forceinline__ void warp_dot_2(const bf16* ra, const float* xa, int64_t na, const bf16* rb,
-                                           const float* xb, int64_t nb, float& a, float& b) {
-  if (na != nb || !vector_path(na, xa) || !vector_path(nb, xb)) {
-    a = warp_dot_row(ra, xa, na);
-    b = warp_dot_row(rb, xb, nb);
-    return;
-  }
-  const int lane = threadIdx.x & 31;
-  float sa = 0.0f, sb = 0.0f;
-  int64_t c = int64_t(lane) * 8;
-  for (; c + 768 < na; c += 1024) {  // eight 16-byte loads in flight per lane
-    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), a2 = load_weights8(ra + c + 512),
-          a3 = load_weights8(ra + c + 768), b0 = load_weights8(rb + c), b1 = load_weights8(rb + c + 256),
-          b2 = load_weights8(rb + c + 512), b3 = load_weights8(rb + c + 768);
-    sa += (dot8(a0, xa + c) + dot8(a1, xa + c + 256)) + (dot8(a2, xa + c + 512) + dot8(a3, xa + c + 768));
-    sb += (dot8(b0, xb + c) + dot8(b1, xb + c + 256)) + (dot8(b2, xb + c + 512) + dot8(b3, xb + c + 768));
-  }
-  for (; c + 256 < na; c += 512) {
-    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), b0 = load_weights8(rb + c),
-          b1 = load_weights8(rb + c + 256);
-    sa += dot8(a0, xa + c) + dot8(a1, xa + c + 256);
-    sb += dot8(b0, xb + c) + dot8(b1, xb + c + 256);
-  }
-  for (; c < na; c += 256) {
-    sa += dot8(load_weights8(ra + c), xa + c);
-    sb += dot8(load_weights8(rb + c), xb + c);
-  }
-  a = warp_sum(sa);
-  b = warp_sum(sb);
+__device__ __forceinline__ int64_t min64(int64_t a, int64_t b) {
+  return a < b ? a : b;
 }
 
-__device__ __forceinline__ void warp_dot_2rows(const bf16* ra, const bf16* rb, const float* xs, int64_t n,
-                                               float& a, float& b) {
-  warp_dot_2(ra, xs, n, rb, xs, n, a, b);
+__device__ __forceinline__ void store_tagged(uint64_t* p, float v, int32_t tag) {
+  *p = uint64_t(__float_as_uint(v)) | uint64_t(uint32_t(tag)) << 32;
 }
 
-// Persistent: a grid of about two blocks per SM loads (and normalises) the input once per block, then each
-// warp walks its rows two at a time, so eight 16-byte loads per lane are in flight.
-template <bool Add>
-__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_kernel(GemvArgs a) {
-  {
-    const int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), r2 = r + int64_t(gridDim.x) * kWarps;
-    pdl_begin_prefetching(r < a.rows ? a.w + r * a.cols : nullptr, r2 < a.rows ? a.w + r2 * a.cols : nullptr,
-                          a.cols);
-  }
-  extern __shared__ float xs[];
-  __shared__ float scratch[33];
-  load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
-  const int64_t stride = int64_t(gridDim.x) * kWarps;
-  const bool lead = (threadIdx.x & 31) == 0;
-  auto store = [&](int64_t r, float acc) {
-    if (a.bias) acc += a.bias[r];
-    a.y[r] = Add ? a.y[r] + acc : acc;
-  };
-  for (int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); r < a.rows; r += 2 * stride) {
-    const int64_t r2 = r + stride;
-    if (r2 < a.rows) {
-      float v1, v2;
-      warp_dot_2rows(a.w + r * a.cols, a.w + r2 * a.cols, xs, a.cols, v1, v2);
-      if (lead) {
-        store(r, v1);
-        store(r2, v2);
-      }
-    } else {
-      const float v = warp_dot_row(a.w + r * a.cols, xs, a.cols);
-      if (lead) store(r, v);
+// Reads n tagged values into dst (every lane of the warp a share), waiting until all carry `tag`.
+__device__ __forceinline__ void load_tagged(float* dst, const uint64_t* src, int64_t n, int32_t tag) {
+  for (;;) {
+    bool ready = true;
+    for (int64_t i = threadIdx.x & 31; i < n; i += 32) {
+      const uint64_t t = __ldcg(reinterpret_cast<const unsigned long long*>(src + i));
+      ready &= int32_t(t >> 32) == tag;
+      dst[i] = __uint_as_float(uint32_t(t));
     }
+    if (__all_sync(kFullMask, ready)) break;
+    __nanosleep(100);
   }
-}
-
-// Split-K GEMV for matrices with few rows (the O projection): unit u = (piece, row) computes the dot of
-// one row over one piece of the columns into part[piece][row]; reduce_add_kernel then adds the pieces (in
-// a fixed order) into y. Spreads a 2048-row matrix over all SMs instead of one wave of 128 blocks.
-__global__ void __launch_bounds__(kWarps * 32)
-    gemv_split_kernel(GemvArgs a, int pieces, int64_t piece, float* part) {
-  pdl_begin();
-  extern __shared__ float xs[];
-  __shared__ float scratch[33];
-  load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
-  const int64_t units = int64_t(pieces) * a.rows, stride = int64_t(gridDim.x) * kWarps;
-  auto unit = [&](int64_t u, const bf16*& w, const float*& x, int64_t& n) {
-    const int64_t p = u / a.rows, r = u % a.rows, c0 = p * piece;
-    w = a.w + r * a.cols + c0;
-    x = xs + c0;
-    n = min(piece, a.cols - c0);
-  };
-  for (int64_t u = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); u < units; u += 2 * stride) {
-    const int64_t u2 = u + stride < units ? u + stride : u;
-    const bf16 *w1, *w2;
-    const float *x1, *x2;
-    int64_t n1, n2;
-    unit(u, w1, x1, n1);
-    unit(u2, w2, x2, n2);
-    float v1, v2;
-    warp_dot_2(w1, x1, n1, w2, x2, n2, v1, v2);
-    if ((threadIdx.x & 31) == 0) {
-      part[u] = v1;
-      part[u2] = v2;
-    }
-  }
-}
-
-// y[r] += sum over pieces of part[piece][r] (+ bias[r]).
-__global__ void reduce_add_kernel(float* y, const float* part, int pieces, int64_t rows, const float* bias) {
-  pdl_begin();
-  const int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (r >= rows) return;
-  float acc = bias ? bias[r] : 0.0f;
-  for (int p = 0; p < pieces; ++p)
-    acc += part[p * rows + r];
-  y[r] += acc;
+  __syncwarp();
 }
 
 // Arg-max over the warp of (v, idx): the largest value, ties to the lower index; every lane gets it.
@@ -149,11 +72,11 @@ __device__ void route_warp(const RouterArgs& a, const float* logits, float* scor
   const int E = a.num_experts;
   float mx = -INFINITY;
   for (int e = lane; e < E; e += 32)
-    mx = fmaxf(mx, __ldcg(logits + e));
+    mx = fmaxf(mx, logits[e]);
   mx = warp_max(mx);
   double sum = 0.0;  // in double, as route_token sums
   for (int e = lane; e < E; e += 32) {
-    const float l = __ldcg(logits + e);
+    const float l = logits[e];
     const float s = a.sigmoid ? sigmoid(l) : expf(l - mx);
     scores[e] = s;
     sum += s;
@@ -223,168 +146,307 @@ __device__ void route_warp(const RouterArgs& a, const float* logits, float* scor
   }
 }
 
-// Gate/up/SiLU over the chosen experts and the always-on MLP. The expert choice is made here, by one warp
-// of every block from the router logits the previous kernel wrote (a separate choosing kernel, or a
-// last-block handoff, cost more than this redundant few-microsecond warp); block 0 publishes it (routing
-// record, down projection).
-__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
-    expert_up_kernel(FfnArgs a, RouterArgs r, const float* logits) {
-  const int64_t routed = int64_t(a.slots) * a.inter, rows = routed + a.always_inter;
-  {  // rows are numbered always-on MLP first, so the first pass's weights can be fetched before the wait
-    const int64_t row = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-    const bool known = row < a.always_inter;
-    pdl_begin_prefetching(known ? a.always_gate + row * a.hidden : nullptr,
-                          known ? a.always_up + row * a.hidden : nullptr, a.hidden);
-  }
-  extern __shared__ float xs[];
-  __shared__ float scratch[33];
-  __shared__ float scores[kMaxExperts], choice[kMaxExperts];
-  __shared__ int32_t chosen[kMaxTopK];
-  __shared__ float chosen_w[kMaxTopK];
-  if (r.top_k > 0 && threadIdx.x < 32) {
-    RouterArgs local = r;
-    local.experts = chosen;
-    local.weights = chosen_w;
-    route_warp(local, logits, scores, choice);
-    __syncwarp();
-    if (blockIdx.x == 0) {
-      for (int i = threadIdx.x; i < r.top_k; i += 32) {
-        r.experts[i] = chosen[i];
-        r.weights[i] = chosen_w[i];
-      }
-      if (threadIdx.x == 0 && r.shared_gate) r.shared_gate_out[0] = sigmoid(__ldcg(logits + r.num_experts));
-    }
-  }
-  load_input(xs, a.x, a.hidden, a.ffn_norm, a.eps, scratch);  // its barrier also publishes `chosen`
-  const int64_t stride = int64_t(gridDim.x) * kWarps;
-  for (int64_t row = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); row < rows; row += stride) {
-    const bf16 *gate, *up;
-    if (row >= a.always_inter) {
-      const int64_t k = row - a.always_inter, slot = k / a.inter, i = k % a.inter;
-      const int64_t e = chosen[slot];
-      gate = a.experts_gate + e * a.expert_stride + i * a.hidden;
-      up = a.experts_up + e * a.expert_stride + i * a.hidden;
-    } else {
-      gate = a.always_gate + row * a.hidden;
-      up = a.always_up + row * a.hidden;
-    }
-    float g, u;
-    warp_dot_2rows(gate, up, xs, a.hidden, g, u);
-    // h keeps the routed-first layout the down projection reads.
-    if ((threadIdx.x & 31) == 0)
-      a.h[row >= a.always_inter ? row - a.always_inter : routed + row] = silu(g) * u;
-  }
-}
-
-// The down projection split into pieces: each chosen expert's rows (I columns) and the always-on MLP's
-// rows (cut into pieces of about I columns) are separate pieces, unit u = (piece, row) writes
-// part[piece][row] = gate weight * dot, and reduce_add_kernel adds them into the residual. H x pieces units
-// keep every SM busy where H rows alone would not.
-struct DownChoice {  // the routing of this layer, copied to shared memory once per block
-  int32_t experts[kMaxTopK];
-  float weights[kMaxTopK];
-  float always_scale;
+// Where the units of the list start, and the shape of the down projection's pieces.
+struct FfnPlan {
+  int64_t router_end, always_end, routed_end, total;
+  int64_t units_per_slot, units_per_piece;  // gate/up units per chosen expert; down units per piece
+  int64_t always_pieces, routed_pieces;
+  DownSplit d;
 };
 
-__device__ __forceinline__ void down_unit(const FfnArgs& a, const DownChoice& c, const float* hs,
-                                          const DownSplit& d, int64_t u, const bf16*& w, const float*& x,
-                                          int64_t& n, float& scale) {
-  const int64_t p = u / a.hidden, r = u % a.hidden;
-  const int64_t routed_pieces = int64_t(a.slots) * d.per_slot;
-  if (p < routed_pieces) {
-    const int64_t slot = p / d.per_slot, c0 = (p % d.per_slot) * d.piece;
-    const int64_t e = c.experts[slot];
-    w = a.experts_down + e * a.expert_stride + r * a.inter + c0;
-    x = hs + slot * a.inter + c0;
-    n = min(d.piece, a.inter - c0);
-    scale = c.weights[slot];
+__host__ __device__ inline FfnPlan ffn_plan(const FfnArgs& a, const DownSplit& d) {
+  FfnPlan p;
+  p.d = d;
+  p.router_end = (a.router_rows + kRouterRowsPerUnit - 1) / kRouterRowsPerUnit;
+  p.always_end = p.router_end + (a.always_inter + kNeuronsPerUnit - 1) / kNeuronsPerUnit;
+  p.units_per_slot = (a.inter + kNeuronsPerUnit - 1) / kNeuronsPerUnit;
+  p.routed_end = p.always_end + a.slots * p.units_per_slot;
+  p.units_per_piece = (a.hidden + kDownRowsPerUnit - 1) / kDownRowsPerUnit;
+  p.routed_pieces = int64_t(a.slots) * d.per_slot;
+  p.always_pieces = d.pieces - p.routed_pieces;
+  p.total = p.routed_end + d.pieces * p.units_per_piece;
+  return p;
+}
+
+// Each warp's slice of shared memory holds either the neurons of the down piece it works on or its routing
+// scratch (logits, scores, choice: 3E + 1 floats, then the chosen ids and weights).
+__host__ __device__ inline int64_t route_scratch_floats(const RouterArgs& r) {
+  return r.top_k > 0 ? 3 * int64_t(r.num_experts) + 1 + 2 * kMaxTopK : 0;
+}
+
+__host__ __device__ inline int64_t ffn_warp_area(const FfnArgs& a, const RouterArgs& r, const DownSplit& d) {
+  int64_t n = d.always_piece;
+  if (a.slots > 0 && d.piece > n) n = d.piece;
+  if (route_scratch_floats(r) > n) n = route_scratch_floats(r);
+  if (d.pieces * kChunkRows > n) n = d.pieces * kChunkRows;  // a chunk's pieces, to add them up
+  return (n + 3) / 4 * 4;
+}
+
+// Columns [c0, c0 + n) of h that down piece p covers (pieces: routed slots first, as h).
+__device__ __forceinline__ void piece_columns(const FfnArgs& a, const FfnPlan& p, int64_t piece, int64_t& c0,
+                                              int64_t& n) {
+  if (piece < p.routed_pieces) {
+    const int64_t c = (piece % p.d.per_slot) * p.d.piece;
+    c0 = (piece / p.d.per_slot) * a.inter + c;
+    n = min64(p.d.piece, a.inter - c);
   } else {
-    const int64_t c0 = (p - routed_pieces) * d.always_piece;
-    w = a.always_down + r * a.always_inter + c0;
-    x = hs + int64_t(a.slots) * a.inter + c0;
-    n = min(d.always_piece, a.always_inter - c0);
-    scale = c.always_scale;
+    const int64_t c = (piece - p.routed_pieces) * p.d.always_piece;
+    c0 = int64_t(a.slots) * a.inter + c;
+    n = min64(p.d.always_piece, a.always_inter - c);
   }
 }
 
-__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) expert_down_kernel(FfnArgs a, DownSplit d) {
-  pdl_begin();
-  extern __shared__ float hs[];
-  __shared__ float scratch[33];
-  __shared__ DownChoice choice;
-  if (threadIdx.x < a.slots) {
-    choice.experts[threadIdx.x] = a.experts[threadIdx.x];
-    choice.weights[threadIdx.x] = a.weights[threadIdx.x];
+// The routing as a warp holds it: lane i has slot i's expert and weight; the shared expert's gate.
+struct Route {
+  bool known = false;
+  int32_t expert = 0;
+  float weight = 0.0f;
+  float shared_scale = 1.0f;
+};
+
+__device__ __forceinline__ int32_t slot_expert(const Route& route, int64_t slot) {
+  return __shfl_sync(kFullMask, route.expert, int(slot));
+}
+
+__device__ __forceinline__ float slot_weight(const Route& route, int64_t slot) {
+  return __shfl_sync(kFullMask, route.weight, int(slot));
+}
+
+// The routing as a block shares it: the first warp of the block that needs it computes it.
+struct BlockRoute {
+  int state;  // 0: nobody yet, 1: being computed, 2: ready
+  int32_t experts[kMaxTopK];
+  float weights[kMaxTopK];
+  float shared_scale;
+};
+
+// Gets the routing into the warp once per layer: from the block's copy, or computed by this warp from the
+// logits once all are written (its scratch then overwrites the warp's cached down piece). `record`: also
+// write the routing record.
+__device__ void need_route(const FfnArgs& a, const RouterArgs& r, BlockRoute* shared, Route& route,
+                           float* scratch, int64_t& cached_piece, bool record) {
+  const int lane = threadIdx.x & 31;
+  if (!route.known) {
+    int claim = lane == 0 ? atomicCAS(&shared->state, 0, 1) : 0;
+    claim = __shfl_sync(kFullMask, claim, 0);
+    if (claim == 0) {
+      const int E = r.num_experts;
+      float* logits = scratch;
+      load_tagged(logits, a.logits, a.router_rows, a.tag);
+      RouterArgs local = r;
+      local.experts = shared->experts;
+      local.weights = shared->weights;
+      route_warp(local, logits, scratch + E + 1, scratch + 2 * E + 1);
+      cached_piece = -1;
+      if (lane == 0) shared->shared_scale = r.shared_gate ? sigmoid(logits[E]) : 1.0f;
+      __syncwarp();
+      __threadfence_block();
+      if (lane == 0) atomicExch(&shared->state, 2);
+    } else {
+      while (atomicAdd(&shared->state, 0) != 2)
+        __nanosleep(32);
+      __threadfence_block();
+    }
+    route.expert = lane < r.top_k ? shared->experts[lane] : 0;
+    route.weight = lane < r.top_k ? shared->weights[lane] : 0.0f;
+    route.shared_scale = shared->shared_scale;
+    route.known = true;
+    __syncwarp();
   }
-  if (threadIdx.x == 0) choice.always_scale = a.always_scale ? *a.always_scale : 1.0f;
-  load_input(hs, a.h, int64_t(a.slots) * a.inter + a.always_inter, nullptr, 0.0f, scratch);  // + barrier
-  const int64_t units = d.pieces * a.hidden, stride = int64_t(gridDim.x) * kWarps;
-  for (int64_t u = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); u < units; u += 2 * stride) {
-    const int64_t u2 = u + stride < units ? u + stride : u;
-    const bf16 *w1, *w2;
-    const float *x1, *x2;
-    int64_t n1, n2;
-    float s1, s2, v1, v2;
-    down_unit(a, choice, hs, d, u, w1, x1, n1, s1);
-    down_unit(a, choice, hs, d, u2, w2, x2, n2, s2);
-    warp_dot_2(w1, x1, n1, w2, x2, n2, v1, v2);
+  if (record && lane < r.top_k) {
+    r.experts[lane] = route.expert;
+    r.weights[lane] = route.weight;
+  }
+}
+
+// One router unit: logits of up to two router rows.
+__device__ void router_unit(const FfnArgs& a, int64_t u, const float* xs) {
+  const int64_t row = u * kRouterRowsPerUnit;
+  const int rows = int(min64(kRouterRowsPerUnit, a.router_rows - row));
+  float v0, v1 = 0.0f;
+  if (rows == 2)
+    warp_dot_2(a.router + row * a.hidden, xs, a.hidden, a.router + (row + 1) * a.hidden, xs, a.hidden, v0,
+               v1);
+  else
+    v0 = warp_dot_row(a.router + row * a.hidden, xs, a.hidden);
+  if ((threadIdx.x & 31) == 0) {
+    store_tagged(a.logits + row, v0, a.tag);
+    if (rows == 2) store_tagged(a.logits + row + 1, v1, a.tag);
+  }
+}
+
+// One gate/up unit: silu(gate . x) * (up . x) of up to two neurons of one matrix into h.
+__device__ void up_unit(const FfnArgs& a, const RouterArgs& r, const FfnPlan& p, int64_t u, const float* xs,
+                        BlockRoute* shared_route, Route& route, float* scratch, int64_t& cached_piece) {
+  int64_t first, n_matrix, h0;
+  const bf16 *gate, *up;
+  if (u < p.always_end) {
+    first = (u - p.router_end) * kNeuronsPerUnit;
+    n_matrix = a.always_inter;
+    gate = a.always_gate;
+    up = a.always_up;
+    h0 = int64_t(a.slots) * a.inter;
+  } else {
+    const int64_t k = u - p.always_end, slot = k / p.units_per_slot;
+    first = (k % p.units_per_slot) * kNeuronsPerUnit;
+    n_matrix = a.inter;
+    need_route(a, r, shared_route, route, scratch, cached_piece, u == p.always_end);
+    const int64_t e = slot_expert(route, slot);
+    gate = a.experts_gate + e * a.expert_stride;
+    up = a.experts_up + e * a.expert_stride;
+    h0 = slot * a.inter;
+  }
+  const int n = int(min64(kNeuronsPerUnit, n_matrix - first));
+  for (int i = 0; i < n; ++i) {
+    float g, v;
+    warp_dot_2(gate + (first + i) * a.hidden, xs, a.hidden, up + (first + i) * a.hidden, xs, a.hidden, g, v);
+    if ((threadIdx.x & 31) == 0) store_tagged(a.h + h0 + first + i, silu(g) * v, a.tag);
+  }
+}
+
+// One down unit: up to four output rows of one piece, weighted (routing weight or shared-expert gate), into
+// the piece's part. Returns the chunk of output rows it counted done and the count before it (to be looked
+// at later, so the atomic's round trip overlaps the next unit).
+__device__ void down_unit(const FfnArgs& a, const RouterArgs& r, const FfnPlan& p, int64_t u, float* hs,
+                          int64_t& cached_piece, BlockRoute* shared_route, Route& route, int64_t& chunk,
+                          int& before, int& rows) {
+  // The always-on MLP's pieces, ready first, come first.
+  const int64_t k = u - p.routed_end, order = k / p.units_per_piece;
+  const int64_t piece = order < p.always_pieces ? p.routed_pieces + order : order - p.always_pieces;
+  const int64_t row = (k % p.units_per_piece) * kDownRowsPerUnit;
+  rows = int(min64(kDownRowsPerUnit, a.hidden - row));
+  const bf16* w;
+  int64_t ld;
+  float scale = 1.0f;
+  if (piece < p.routed_pieces) {
+    need_route(a, r, shared_route, route, hs, cached_piece, false);
+    const int64_t slot = piece / p.d.per_slot;
+    w = a.experts_down + int64_t(slot_expert(route, slot)) * a.expert_stride +
+        (piece % p.d.per_slot) * p.d.piece;
+    ld = a.inter;
+    scale = slot_weight(route, slot);
+  } else {
+    if (r.shared_gate) {
+      need_route(a, r, shared_route, route, hs, cached_piece, false);
+      scale = route.shared_scale;
+    }
+    w = a.always_down + (piece - p.routed_pieces) * p.d.always_piece;
+    ld = a.always_inter;
+  }
+  int64_t c0, n;
+  piece_columns(a, p, piece, c0, n);
+  if (piece != cached_piece) {  // this piece's neurons into the warp's slice of shared memory
+    load_tagged(hs, a.h + c0, n, a.tag);
+    cached_piece = piece;
+  }
+  uint64_t* part = a.part + piece * a.hidden;
+  for (int i = 0; i < rows; i += 2) {
+    float v0, v1 = 0.0f;
+    if (i + 1 < rows)
+      warp_dot_2(w + (row + i) * ld, hs, n, w + (row + i + 1) * ld, hs, n, v0, v1);
+    else
+      v0 = warp_dot_row(w + (row + i) * ld, hs, n);
     if ((threadIdx.x & 31) == 0) {
-      d.part[u] = s1 * v1;
-      d.part[u2] = s2 * v2;
+      store_tagged(part + row + i, scale * v0, a.tag);
+      if (i + 1 < rows) store_tagged(part + row + i + 1, scale * v1, a.tag);
     }
   }
+  chunk = row / kChunkRows;
+  before = (threadIdx.x & 31) == 0 ? atomicAdd(a.counters + chunk, rows) : 0;
+}
+
+// If the down unit that counted `rows` into `chunk` (the count was `before`) completed it: out = x + the
+// pieces of its rows, added in piece order, once all are written.
+// Returns whether it did (its scratch then overwrote the warp's cached piece).
+__device__ bool finish_chunk(const FfnArgs& a, const FfnPlan& p, int64_t chunk, int before, int rows,
+                             float* scratch) {
+  const int64_t r0 = chunk * kChunkRows;
+  const int n = int(min64(kChunkRows, a.hidden - r0));
+  if (__shfl_sync(kFullMask, before, 0) + rows != n * int(p.d.pieces)) return false;
+  const int lane = threadIdx.x & 31;
+  for (int64_t q = 0; q < p.d.pieces; ++q)  // scratch[q * n + i]: piece q, row r0 + i
+    load_tagged(scratch + q * n, a.part + q * a.hidden + r0, n, a.tag);
+  for (int i = lane; i < n; i += 32) {
+    float acc = 0.0f;
+    for (int64_t q = 0; q < p.d.pieces; ++q)
+      acc += scratch[q * n + i];
+    a.out[r0 + i] = a.x[r0 + i] + acc;
+  }
+  __syncwarp();
+  return true;
+}
+
+__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
+    ffn_kernel(FfnArgs a, RouterArgs r, DownSplit d) {
+  const FfnPlan p = ffn_plan(a, d);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  {  // the first units are router rows and the always-on MLP: their weights can be fetched before the wait
+    const int64_t u = int64_t(warp) * gridDim.x + blockIdx.x;
+    const bf16 *ra = nullptr, *rb = nullptr;
+    if (u < p.router_end) {
+      ra = a.router + u * kRouterRowsPerUnit * a.hidden;
+    } else if (u < p.always_end) {
+      const int64_t i = (u - p.router_end) * kNeuronsPerUnit;
+      ra = a.always_gate + i * a.hidden;
+      rb = a.always_up + i * a.hidden;
+    }
+    pdl_begin_prefetching(ra, rb, a.hidden);
+  }
+  extern __shared__ float smem[];
+  __shared__ float scratch[33];
+  float* xs = smem;
+  float* area = smem + (a.hidden + 3) / 4 * 4 + warp * ffn_warp_area(a, r, d);
+  __shared__ BlockRoute shared_route;
+  if (threadIdx.x == 0) shared_route.state = 0;
+  load_input(xs, a.x, a.hidden, a.ffn_norm, a.eps, scratch);  // + barrier
+  Route route;
+  int64_t cached_piece = -1;
+  int64_t chunk = -1;  // a chunk counted by the previous unit, to look at after this one
+  int before = 0, rows = 0;
+  // Router and gate/up units round-robin (warps interleaved over the SMs), then a run of consecutive down
+  // units (mostly of one piece, whose neurons then stay in the warp's shared memory).
+  const int64_t warps = int64_t(gridDim.x) * kWarps, me = int64_t(warp) * gridDim.x + blockIdx.x;
+  for (int64_t u = me; u < p.routed_end; u += warps) {
+    if (u < p.router_end)
+      router_unit(a, u, xs);
+    else
+      up_unit(a, r, p, u, xs, &shared_route, route, area, cached_piece);
+  }
+  const int64_t downs = p.total - p.routed_end;
+  for (int64_t u = p.routed_end + downs * me / warps; u < p.routed_end + downs * (me + 1) / warps; ++u) {
+    const int64_t prev_chunk = chunk;
+    const int prev_before = before, prev_rows = rows;
+    down_unit(a, r, p, u, area, cached_piece, &shared_route, route, chunk, before, rows);
+    if (prev_chunk >= 0 && finish_chunk(a, p, prev_chunk, prev_before, prev_rows, area)) cached_piece = -1;
+  }
+  if (chunk >= 0) finish_chunk(a, p, chunk, before, rows, area);
 }
 
 int g_sm_count = 132;
 
-// Persistent grids: kBlocksPerSm blocks per SM at most (each block loads its input vector once), fewer for
-// small matrices (a warp per row pair).
-unsigned blocks_for(int64_t rows) {
-  return unsigned(std::max<int64_t>(
-      1, std::min<int64_t>((rows + 2 * kWarps - 1) / (2 * kWarps), int64_t(kBlocksPerSm) * g_sm_count)));
-}
-
 }  // namespace
+
+int64_t ffn_counter_ints(int64_t hidden) {
+  return (hidden + kChunkRows - 1) / kChunkRows;
+}
 
 void prepare_ffn_kernels(size_t max_smem, int sm_count) {
   g_sm_count = sm_count;
-  for (const void* k :
-       {reinterpret_cast<const void*>(gemv_kernel<false>), reinterpret_cast<const void*>(gemv_kernel<true>),
-        reinterpret_cast<const void*>(gemv_split_kernel), reinterpret_cast<const void*>(expert_up_kernel),
-        reinterpret_cast<const void*>(expert_down_kernel)})
-    MOE_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(max_smem)));
+  MOE_CUDA_CHECK(
+      cudaFuncSetAttribute(ffn_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(max_smem)));
 }
 
-void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part) {
-  const size_t smem = sizeof(float) * size_t(a.cols);
-  const int pieces = add && split_part ? split_pieces(a.rows, a.cols) : 1;
-  if (pieces > 1) {
-    const int64_t piece = (a.cols / pieces + 7) / 8 * 8;
-    launch_pdl(gemv_split_kernel, blocks_for(pieces * a.rows), kWarps * 32, smem, s, a, pieces, piece,
-               split_part);
-    MOE_CUDA_LAUNCHED();
-    launch_pdl(reduce_add_kernel, unsigned((a.rows + 255) / 256), 256, 0, s, a.y, split_part, pieces, a.rows,
-               a.bias);
-  } else if (add) {
-    launch_pdl(gemv_kernel<true>, blocks_for(a.rows), kWarps * 32, smem, s, a);
-  } else {
-    launch_pdl(gemv_kernel<false>, blocks_for(a.rows), kWarps * 32, smem, s, a);
-  }
-  MOE_CUDA_LAUNCHED();
-}
-
-void launch_expert_up(const FfnArgs& a, const RouterArgs& r, const float* logits, cudaStream_t s) {
-  launch_pdl(expert_up_kernel, blocks_for(2 * (a.slots * a.inter + a.always_inter)), kWarps * 32,
-             sizeof(float) * size_t(a.hidden), s, a, r, logits);
-}
-
-void launch_expert_down(const FfnArgs& a, float* split_part, cudaStream_t s) {
-  const DownSplit d = down_split(a.slots, a.inter, a.always_inter, split_part);
-  launch_pdl(expert_down_kernel, blocks_for(d.pieces * a.hidden), kWarps * 32,
-             sizeof(float) * size_t(a.slots * a.inter + a.always_inter), s, a, d);
-  MOE_CUDA_LAUNCHED();
-  launch_pdl(reduce_add_kernel, unsigned((a.hidden + 255) / 256), 256, 0, s, a.y, split_part, int(d.pieces),
-             a.hidden, nullptr);
+void launch_ffn(const FfnArgs& a, const RouterArgs& r, cudaStream_t s) {
+  const DownSplit d = down_split(a.slots, a.inter, a.always_inter, nullptr);
+  const FfnPlan p = ffn_plan(a, d);
+  const size_t smem = sizeof(float) * size_t((a.hidden + 3) / 4 * 4 + kWarps * ffn_warp_area(a, r, d));
+  // Static assignment waits on units of other warps: the grid must be resident at once.
+  int per_sm = 0;
+  MOE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, ffn_kernel, kWarps * 32, smem));
+  if (per_sm < 1) throw Error("CUDA decode: the FFN kernel does not fit on an SM");
+  const unsigned blocks = unsigned(std::clamp<int64_t>((p.total + kWarps - 1) / kWarps, 1,
+                                                       int64_t(std::min(per_sm, kBlocksPerSm)) * g_sm_count));
+  launch_pdl(ffn_kernel, blocks, kWarps * 32, smem, s, a, r, d);
   MOE_CUDA_LAUNCHED();
 }
 

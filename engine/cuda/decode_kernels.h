@@ -35,28 +35,35 @@ struct RouterArgs {
   bool normalize = false;
   float normalize_eps = 0;
   float scale = 1;
-  bool shared_gate = false;          // sigmoid(logits row num_experts) scales the shared expert
-  float* shared_gate_out = nullptr;  // where that scale goes
-  int32_t* experts = nullptr;        // [top_k] of this layer (the routing record)
+  bool shared_gate = false;    // sigmoid(logits row num_experts) scales the shared expert
+  int32_t* experts = nullptr;  // [top_k] of this layer (the routing record)
   float* weights = nullptr;
 };
 
+// The feed-forward block of one layer for one position (decode_ffn.cu): router GEMV, expert choice,
+// gate/up/SiLU over the chosen and the always-on experts, the weighted down projection, and the residual
+// out = x + ffn(norm(x)), all in one persistent kernel.
 struct FfnArgs {
   const float* x = nullptr;  // residual (input of the norm)
   const float* ffn_norm = nullptr;
   float eps = 0;
   int64_t hidden = 0;
+  const bf16* router = nullptr;  // [router_rows, hidden]: E expert rows (+ the shared-expert gate row)
+  int router_rows = 0;
   int slots = 0;  // routed experts chosen (top_k), 0 for a dense layer
   int64_t inter = 0;
   int64_t expert_stride = 0;  // elements from one expert's matrix to the next (padded: see expert_stride())
-  const int32_t* experts = nullptr;
-  const float* weights = nullptr;
   const bf16 *experts_gate = nullptr, *experts_up = nullptr, *experts_down = nullptr;
   const bf16 *always_gate = nullptr, *always_up = nullptr, *always_down = nullptr;
   int64_t always_inter = 0;
-  const float* always_scale = nullptr;  // null: 1
-  float* h = nullptr;                   // [slots * inter + always_inter]
-  float* y = nullptr;                   // residual, added to
+  float* out = nullptr;  // [hidden] x + ffn(x); must not alias x
+  // Values passed between the kernel's units, each a float (low half) with the tag of its writer (high
+  // half): zero before the step, `tag` is the layer's (> 0) so that a unit can wait for what it reads.
+  uint64_t* logits = nullptr;  // [router_rows]
+  uint64_t* h = nullptr;       // [slots * inter + always_inter]
+  uint64_t* part = nullptr;    // [down pieces, hidden] the down projection's pieces
+  int32_t tag = 0;
+  int32_t* counters = nullptr;  // ffn_counter_ints() of this layer, zero before the step
 };
 
 // Pieces of the down projection (see decode_ffn.cu): each chosen expert's row in per_slot pieces of
@@ -95,13 +102,15 @@ inline int64_t split_buffer_floats(int64_t hidden, int64_t max_pieces) {
   return hidden * std::max<int64_t>(max_pieces, 8);
 }
 
+void prepare_gemv_kernels(size_t max_smem, int sm_count);
 void prepare_ffn_kernels(size_t max_smem, int sm_count);
 // y (=|+=) W norm(x); with `split_part` (a buffer of 8 * rows floats), a residual-adding GEMV with few rows
 // runs split-K.
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
-// Chooses the experts from `logits` (router rows of this layer) and runs gate/up/SiLU (dense: r.top_k 0).
-void launch_expert_up(const FfnArgs& a, const RouterArgs& r, const float* logits, cudaStream_t s);
-void launch_expert_down(const FfnArgs& a, float* split_part, cudaStream_t s);
+// Ints of one layer's FFN counters (completed rows per chunk of output rows): zeroed before the step.
+int64_t ffn_counter_ints(int64_t hidden);
+// The FFN block (r.top_k 0: a dense layer).
+void launch_ffn(const FfnArgs& a, const RouterArgs& r, cudaStream_t s);
 
 // Attention of one position (decode_attention.cu).
 struct AttnPrepArgs {  // standard attention: q/k norms, clip, rope; k and v into the cache

@@ -1,8 +1,10 @@
 // The decode step's buffers and its sequence of kernels (see decode.h). Per standard layer: fused QKV GEMV
-// (norm folded in), q/k/v preparation, flash-decoding + merge, O GEMV into the residual, router (expert
-// choice on the device), gate/up over the chosen experts, weighted down projection into the residual.
+// (norm folded in), q/k/v preparation, flash-decoding + merge, O GEMV into the residual, then the whole
+// feed-forward block (router, expert choice, gate/up, weighted down projection) in one kernel that writes the
+// new residual to the other of two buffers.
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 
 #include "cuda/cuda_check.h"
 #include "cuda/decode.h"
@@ -59,15 +61,13 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   b.attn_chunk = kMinSplitPositions;
   b.attn_splits = std::min<int64_t>(512, (ctx + b.attn_chunk - 1) / b.attn_chunk);
   take(b.x, H);
-  take(b.xn, H);
+  take(b.x_alt, H);
   take(b.qkv, max_qkv_rows(s));
   take(b.q, nh * std::max(q_width(s), s.v_head_dim));
   take(b.attn, std::max(nh * aw, s.q_lora_rank));
   take(b.attn_partial, b.attn_splits * nh * (aw + 2));
-  take(b.router_logits, s.num_experts + 2);  // + shared-expert gate logit, + its sigmoid
   take(b.route_experts, std::max<int64_t>(s.num_moe_layers(), 1) * k);
   take(b.route_weights, std::max<int64_t>(s.num_moe_layers(), 1) * k);
-  take(b.h, max_h(s));
   take(b.logits, logits_rows * s.vocab_size);
   take(b.params, 1);
   take(b.sample, 1);
@@ -79,6 +79,14 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
                                           .pieces
                                     : down_split(0, 0, s.intermediate_size, nullptr).pieces);
   take(b.split, split_buffer_floats(H, pieces));
+  // One region, zeroed at the start of every step.
+  const size_t sync_start = used;
+  b.ffn_counter_stride = ffn_counter_ints(H);
+  take(b.ffn_counters, s.num_layers * b.ffn_counter_stride);
+  take(b.ffn_logits, s.num_experts + 1);
+  take(b.ffn_h, max_h(s));
+  take(b.ffn_part, pieces * H);
+  b.ffn_sync_bytes = used - sync_start;
   return used;
 }
 
@@ -93,7 +101,9 @@ void prepare_decode_kernels(const CudaContext& c) {
   if (need > size_t(max_optin))
     throw Error("CUDA decode: an input vector of " + std::to_string(widest) +
                 " floats does not fit in shared memory (" + std::to_string(max_optin) + " bytes)");
-  prepare_ffn_kernels(size_t(max_optin) - 8192, c.sm_count);  // room for the kernels' static shared memory
+  // Room for the kernels' static shared memory.
+  prepare_gemv_kernels(size_t(max_optin) - 8192, c.sm_count);
+  prepare_ffn_kernels(size_t(max_optin) - 8192, c.sm_count);
   if (s.top_k > kMaxTopK)
     throw Error("CUDA decode: top-" + std::to_string(s.top_k) + " routing (at most " +
                 std::to_string(kMaxTopK) + ")");
@@ -111,13 +121,16 @@ void enqueue_decode_step(CudaContext& c) {
   const float eps = float(s.rms_norm_eps);
   const int64_t H = s.hidden_size, nh = s.num_heads, k = c.top_k;
   const bool mla = s.attention == AttentionKind::MLA;
-  launch_embed(c.w.embed, H, d.params, d.x, st);
+  MOE_CUDA_CHECK(cudaMemsetAsync(d.ffn_counters, 0, d.ffn_sync_bytes, st));
+  float* x = d.x;  // the residual stream: each FFN block writes x + ffn(x) to the other buffer
+  float* x_other = d.x_alt;
+  launch_embed(c.w.embed, H, d.params, x, st);
   int64_t moe_index = 0;
   for (int64_t li = 0; li < s.num_layers; ++li) {
     const DeviceLayer& L = c.w.layers[size_t(li)];
     const LayerSpec& ls = s.layers[size_t(li)];
     // Attention input projection, with the layer's input norm folded in.
-    launch_gemv({L.qkv, L.qkv_rows, H, d.x, L.attn_norm, eps, L.qkv_bias, d.qkv}, false, st);
+    launch_gemv({L.qkv, L.qkv_rows, H, x, L.attn_norm, eps, L.qkv_bias, d.qkv}, false, st);
     AttnDecodeArgs at;
     at.params = d.params;
     at.nh = int(nh);
@@ -158,7 +171,7 @@ void enqueue_decode_step(CudaContext& c) {
       at.vd = r;
       launch_attn_decode(at, st);
       launch_mla_value({d.attn, L.kv_b, int(nh), nope, int(s.v_head_dim), r, d.q}, st);
-      launch_gemv({L.o, H, nh * s.v_head_dim, d.q, nullptr, 0, L.o_bias, d.x}, true, st, d.split);
+      launch_gemv({L.o, H, nh * s.v_head_dim, d.q, nullptr, 0, L.o_bias, x}, true, st, d.split);
     } else {
       AttnPrepArgs ap;
       ap.qkv = d.qkv;
@@ -189,17 +202,21 @@ void enqueue_decode_step(CudaContext& c) {
       at.v_stride = s.num_kv_heads * s.v_head_dim;
       at.window = ls.sliding_window;
       launch_attn_decode(at, st);
-      launch_gemv({L.o, H, nh * s.v_head_dim, d.attn, nullptr, 0, L.o_bias, d.x}, true, st, d.split);
+      launch_gemv({L.o, H, nh * s.v_head_dim, d.attn, nullptr, 0, L.o_bias, x}, true, st, d.split);
     }
 
-    // Feed-forward block.
+    // Feed-forward block: x_other = x + ffn(norm(x)).
     FfnArgs f;
-    f.x = d.x;
+    f.x = x;
     f.ffn_norm = L.ffn_norm;
     f.eps = eps;
     f.hidden = H;
-    f.h = d.h;
-    f.y = d.x;
+    f.out = x_other;
+    f.logits = d.ffn_logits;
+    f.h = d.ffn_h;
+    f.part = d.ffn_part;
+    f.tag = int32_t(li + 1);
+    f.counters = d.ffn_counters + li * d.ffn_counter_stride;
     f.always_gate = L.always_gate;
     f.always_up = L.always_up;
     f.always_down = L.always_down;
@@ -222,25 +239,22 @@ void enqueue_decode_step(CudaContext& c) {
                          (s.family == Family::DeepseekV2 && !(s.norm_topk_prob && s.top_k > 1));
       r.scale = scale ? float(s.routed_scaling_factor) : 1.0f;
       r.shared_gate = L.always_gated;
-      r.shared_gate_out = d.router_logits + s.num_experts + 1;
       r.experts = d.route_experts + moe_index * k;
       r.weights = d.route_weights + moe_index * k;
-      launch_gemv({L.router, L.router_rows, H, d.x, L.ffn_norm, eps, nullptr, d.router_logits}, false, st);
+      f.router = L.router;
+      f.router_rows = int(L.router_rows);
       f.slots = int(s.top_k);
       f.inter = s.moe_intermediate_size;
       f.expert_stride = expert_stride(s.moe_intermediate_size, H);
-      f.experts = r.experts;
-      f.weights = r.weights;
       f.experts_gate = L.experts_gate;
       f.experts_up = L.experts_up;
       f.experts_down = L.experts_down;
-      f.always_scale = L.always_gated ? r.shared_gate_out : nullptr;
       ++moe_index;
     }
-    launch_expert_up(f, r, d.router_logits, st);
-    launch_expert_down(f, d.split, st);
+    launch_ffn(f, r, st);
+    std::swap(x, x_other);
   }
-  launch_gemv({c.w.lm_head, s.vocab_size, H, d.x, c.w.final_norm, eps, nullptr, d.logits}, false, st);
+  launch_gemv({c.w.lm_head, s.vocab_size, H, x, c.w.final_norm, eps, nullptr, d.logits}, false, st);
 }
 
 }  // namespace moe::cuda

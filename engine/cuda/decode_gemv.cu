@@ -1,0 +1,135 @@
+// Decode-step GEMVs (see decode_kernels.h): persistent grids with the RMSNorm of their input folded in, and a
+// split-K variant for residual-adding matrices with few rows (the O projection) whose pieces a reduce adds in
+// a fixed order. No atomics: graph replay = eager, bit for bit.
+#include <algorithm>
+
+#include "cuda/cuda_check.h"
+#include "cuda/decode_common.cuh"
+#include "cuda/decode_kernels.h"
+
+namespace moe::cuda {
+namespace {
+
+constexpr int kWarps = 8;        // warps per block of the GEMV-like kernels
+constexpr int kBlocksPerSm = 2;  // resident blocks of a persistent grid (registers capped to fit)
+
+__device__ __forceinline__ void warp_dot_2rows(const bf16* ra, const bf16* rb, const float* xs, int64_t n,
+                                               float& a, float& b) {
+  warp_dot_2(ra, xs, n, rb, xs, n, a, b);
+}
+
+// Persistent: a grid of about two blocks per SM loads (and normalises) the input once per block, then each
+// warp walks its rows two at a time, so eight 16-byte loads per lane are in flight.
+template <bool Add>
+__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_kernel(GemvArgs a) {
+  {
+    const int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), r2 = r + int64_t(gridDim.x) * kWarps;
+    pdl_begin_prefetching(r < a.rows ? a.w + r * a.cols : nullptr, r2 < a.rows ? a.w + r2 * a.cols : nullptr,
+                          a.cols);
+  }
+  extern __shared__ float xs[];
+  __shared__ float scratch[33];
+  load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
+  const int64_t stride = int64_t(gridDim.x) * kWarps;
+  const bool lead = (threadIdx.x & 31) == 0;
+  auto store = [&](int64_t r, float acc) {
+    if (a.bias) acc += a.bias[r];
+    a.y[r] = Add ? a.y[r] + acc : acc;
+  };
+  for (int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); r < a.rows; r += 2 * stride) {
+    const int64_t r2 = r + stride;
+    if (r2 < a.rows) {
+      float v1, v2;
+      warp_dot_2rows(a.w + r * a.cols, a.w + r2 * a.cols, xs, a.cols, v1, v2);
+      if (lead) {
+        store(r, v1);
+        store(r2, v2);
+      }
+    } else {
+      const float v = warp_dot_row(a.w + r * a.cols, xs, a.cols);
+      if (lead) store(r, v);
+    }
+  }
+}
+
+// Split-K GEMV for matrices with few rows (the O projection): unit u = (piece, row) computes the dot of
+// one row over one piece of the columns into part[piece][row]; reduce_add_kernel then adds the pieces (in
+// a fixed order) into y. Spreads a 2048-row matrix over all SMs instead of one wave of 128 blocks.
+__global__ void __launch_bounds__(kWarps * 32)
+    gemv_split_kernel(GemvArgs a, int pieces, int64_t piece, float* part) {
+  pdl_begin();
+  extern __shared__ float xs[];
+  __shared__ float scratch[33];
+  load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
+  const int64_t units = int64_t(pieces) * a.rows, stride = int64_t(gridDim.x) * kWarps;
+  auto unit = [&](int64_t u, const bf16*& w, const float*& x, int64_t& n) {
+    const int64_t p = u / a.rows, r = u % a.rows, c0 = p * piece;
+    w = a.w + r * a.cols + c0;
+    x = xs + c0;
+    n = min(piece, a.cols - c0);
+  };
+  for (int64_t u = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); u < units; u += 2 * stride) {
+    const int64_t u2 = u + stride < units ? u + stride : u;
+    const bf16 *w1, *w2;
+    const float *x1, *x2;
+    int64_t n1, n2;
+    unit(u, w1, x1, n1);
+    unit(u2, w2, x2, n2);
+    float v1, v2;
+    warp_dot_2(w1, x1, n1, w2, x2, n2, v1, v2);
+    if ((threadIdx.x & 31) == 0) {
+      part[u] = v1;
+      part[u2] = v2;
+    }
+  }
+}
+
+// y[r] += sum over pieces of part[piece][r] (+ bias[r]).
+__global__ void reduce_add_kernel(float* y, const float* part, int pieces, int64_t rows, const float* bias) {
+  pdl_begin();
+  const int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (r >= rows) return;
+  float acc = bias ? bias[r] : 0.0f;
+  for (int p = 0; p < pieces; ++p)
+    acc += part[p * rows + r];
+  y[r] += acc;
+}
+
+int g_sm_count = 132;
+
+// Persistent grids: kBlocksPerSm blocks per SM at most (each block loads its input vector once), fewer for
+// small matrices (a warp per row pair).
+unsigned blocks_for(int64_t rows) {
+  return unsigned(std::max<int64_t>(
+      1, std::min<int64_t>((rows + 2 * kWarps - 1) / (2 * kWarps), int64_t(kBlocksPerSm) * g_sm_count)));
+}
+
+}  // namespace
+
+void prepare_gemv_kernels(size_t max_smem, int sm_count) {
+  g_sm_count = sm_count;
+  for (const void* k :
+       {reinterpret_cast<const void*>(gemv_kernel<false>), reinterpret_cast<const void*>(gemv_kernel<true>),
+        reinterpret_cast<const void*>(gemv_split_kernel)})
+    MOE_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(max_smem)));
+}
+
+void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part) {
+  const size_t smem = sizeof(float) * size_t(a.cols);
+  const int pieces = add && split_part ? split_pieces(a.rows, a.cols) : 1;
+  if (pieces > 1) {
+    const int64_t piece = (a.cols / pieces + 7) / 8 * 8;
+    launch_pdl(gemv_split_kernel, blocks_for(pieces * a.rows), kWarps * 32, smem, s, a, pieces, piece,
+               split_part);
+    MOE_CUDA_LAUNCHED();
+    launch_pdl(reduce_add_kernel, unsigned((a.rows + 255) / 256), 256, 0, s, a.y, split_part, pieces, a.rows,
+               a.bias);
+  } else if (add) {
+    launch_pdl(gemv_kernel<true>, blocks_for(a.rows), kWarps * 32, smem, s, a);
+  } else {
+    launch_pdl(gemv_kernel<false>, blocks_for(a.rows), kWarps * 32, smem, s, a);
+  }
+  MOE_CUDA_LAUNCHED();
+}
+
+}  // namespace moe::cuda
