@@ -1,8 +1,9 @@
 // prefill_forward: a chunk of prompt positions through every layer at once (see prefill.h). Dense
-// projections (fused qkv, o, router, q_b, shared-expert down, lm_head) are cuBLAS GEMMs with bf16 inputs and
-// fp32 outputs; the routed experts and the always-on MLP's gate/up run in the grouped GEMM of
-// prefill_gemm.cu over a device-built tile table; attention is prefill_attention.cu's flash kernel. The
-// residual stream stays fp32 and the order of operations is the CPU oracle's (engine/cpu/cpu_backend.cpp).
+// projections (fused qkv, o, q_b, shared-expert gate/up and down, lm_head) are cuBLAS GEMMs with bf16 inputs
+// (some as hi/lo pairs, see Precision below) and fp32 outputs, the router an fp32 GEMM; the routed experts
+// run in the grouped GEMM of prefill_gemm.cu over a device-built tile table; attention is
+// prefill_attention.cu's flash kernel. The residual stream stays fp32 and the order of operations is the
+// CPU oracle's (engine/cpu/cpu_backend.cpp).
 //
 // Work per position and layer (Qwen1.5-MoE-A2.7B: H 2048, 16 heads of 128, 60 experts of 1408, top-4, a
 // shared expert of 5632): qkv + o 16.8 M MACs, routed experts 34.6 M, shared expert 34.6 M, attention
@@ -37,6 +38,48 @@ bool env_flag(const char* name) {
 // MOE_PREFILL_GENERIC=1 forces the generic attention kernel (the check compares both on real shapes).
 bool force_generic() {
   return env_flag("MOE_PREFILL_GENERIC");
+}
+
+// Precision. Random-weight routers and lm_heads are near-tied, so every bf16 rounding of an activation moves
+// some expert choices and argmaxes away from the fp32 CPU oracle. Where the mask below names a place, the
+// activation entering that GEMM is carried as a bf16 pair (hi, lo = v - hi: about 16 significant bits) and
+// the GEMM runs on both with fp32 accumulation (twice its MMAs) instead of on one bf16 rounding; kExAttn16
+// runs the attention on fp16 q, k, v and P (10 stored mantissa bits against bf16's 7), the chunk's own keys
+// and values from fp16 copies rather than from the bf16 cache. The router logits are always fp32
+// (moe_ffn). MOE_PREFILL_EXACT (a number, e.g. 0x127) overrides the default mask, for the measurements
+// of moe-prefill-check (MOE_PREFILL_CHECK_ABLATE=1), which chose the default (H100, random bf16
+// checkpoints of the Qwen1.5-MoE-A2.7B shape cut to 2 layers, 8 prompts of 377 ids, top-1 / routing-set
+// disagreements with the CPU oracle out of 3016 / 6032; prefill of 2048 tokens on the full shape):
+//   nothing split                        50 / 109   37.2 ms  55,000 tok/s
+//   qkv, o, fp16 attention  (0x103)      21 /  32   41.6 ms  49,200
+//   + lm_head               (0x107)      19 /  32   41.2 ms  49,700
+//   + shared down           (0x147)      21 /  26   43.5 ms  47,000
+//   + shared gate/up        (0x127)       9 /  19   46.1 ms  44,500   (default)
+//   + shared gate/up, down  (0x167)       4 /  12   47.7 ms  42,900
+//   + routed experts too    (0x17f)       2 /   8   (routed gate/up +12 ms, down +7 ms alone)
+// The routed experts barely matter on these shapes (their outputs, weighted by small router probabilities,
+// are a small part of the residual stream); the attention path (qkv input, bf16 keys/values and P, the o
+// input) mattered most. The KV cache itself stays bf16 (decode reads it): keys of earlier chunks carry that
+// rounding in prefill as in decode.
+// fp16 attention needs |q|, |k|, |v| <= 65,504 (fp16's largest, where bf16 reaches 3e38): projections of
+// RMS-normalised inputs are expected far below that; an element beyond it would give non-finite logits, not
+// quietly different ones.
+enum Exact : unsigned {
+  kExQkv = 1,          // normalised attention input into the fused qkv GEMM (MLA: and q_a into q_b)
+  kExO = 2,            // attention output into the o projection
+  kExHead = 4,         // final normalised rows into the lm_head
+  kExUp = 8,           // normalised FFN input into the routed experts' gate/up (grouped GEMM)
+  kExDown = 16,        // routed experts' silu(gate) * up into their down projection
+  kExSharedUp = 32,    // normalised FFN input into the always-on MLP's (shared expert, dense MLP) gate/up
+  kExSharedDown = 64,  // its silu(gate) * up into its down projection
+  kExAttn = 128,       // attention on the generic kernel (fp32 q and P; measurement only, ~15x slower)
+  kExAttn16 = 256,     // standard attention in fp16 on the tensor-core kernel (not MLA: keys are decompressed
+                       // in bf16 there)
+};
+constexpr unsigned kDefaultExact = kExQkv | kExO | kExHead | kExSharedUp | kExAttn16;
+unsigned exact_mask() {
+  const char* e = std::getenv("MOE_PREFILL_EXACT");
+  return e && *e ? unsigned(std::strtoul(e, nullptr, 0)) : kDefaultExact;
 }
 
 // MOE_PREFILL_PROFILE=1: events between the stages of every layer, summed per stage (synchronises at the end
@@ -113,6 +156,13 @@ void gemm(CudaContext& c, int64_t M, int64_t N, int64_t K, const bf16* A, int64_
                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+// gemm() over A + A_lo when A_lo is given (two GEMMs, the second accumulating).
+void gemm_split(CudaContext& c, int64_t M, int64_t N, int64_t K, const bf16* A, const bf16* A_lo, int64_t lda,
+                const bf16* W, int64_t ldw, void* C, cudaDataType ct, int64_t ldc, float beta) {
+  gemm(c, M, N, K, A, lda, W, ldw, C, ct, ldc, beta);
+  if (A_lo) gemm(c, M, N, K, A_lo, lda, W, ldw, C, ct, ldc, 1.0f);
+}
+
 template <class T>
 T* at(void* ws, size_t off) {
   return reinterpret_cast<T*>(static_cast<char*>(ws) + off);
@@ -124,7 +174,22 @@ struct Ctx {
   const PrefillLayout& L;
   int64_t n, pos0;
   cudaStream_t st;
+  unsigned exact;
+  const bf16* attn_lo = nullptr;  // remainder of this layer's attention output, when the attention wrote one
+  // ws + off as T*, or null unless the mask has `bit` (the remainder buffers of split-precision inputs).
+  template <class T>
+  T* lo(unsigned bit, size_t off) const {
+    return exact & bit ? at<T>(c.prefill_workspace, off) : nullptr;
+  }
 };
+
+// MOE_PREFILL_KV_SEG=k (k >= 1): the fp16 attention widens at most k earlier cache rows at a time instead of
+// a chunk's worth (the checks run several segments on short sequences).
+int64_t kv_segment(const PrefillLayout& L) {
+  const char* e = std::getenv("MOE_PREFILL_KV_SEG");
+  const int64_t k = e && *e ? std::atoll(e) : 0;
+  return k >= 1 ? std::min(k, L.chunk) : L.chunk;
+}
 
 // Standard attention of layer l: xn -> attn_out (bf16 [n, nh * vd]), appending k and v to the cache.
 void attention_standard(Ctx& x, int64_t l) {
@@ -133,7 +198,8 @@ void attention_standard(Ctx& x, int64_t l) {
   void* ws = x.c.prefill_workspace;
   const int64_t H = s.hidden_size, nh = s.num_heads, nkv = s.num_kv_heads, hd = s.head_dim, vd = s.v_head_dim;
   float* qkv = at<float>(ws, x.L.qkv);
-  gemm(x.c, x.n, w.qkv_rows, H, at<bf16>(ws, x.L.xn), H, w.qkv, H, qkv, CUDA_R_32F, w.qkv_rows, 0.0f);
+  gemm_split(x.c, x.n, w.qkv_rows, H, at<bf16>(ws, x.L.xn), x.lo<bf16>(kExQkv, x.L.xn_lo), H, w.qkv, H, qkv,
+             CUDA_R_32F, w.qkv_rows, 0.0f);
   profiler().mark(kQkvGemm, x.st);
 
   AttentionArgs a{};
@@ -154,7 +220,9 @@ void attention_standard(Ctx& x, int64_t l) {
   a.window = s.layers[size_t(l)].sliding_window;
   a.scale = float(s.attention_scale());
   a.out = at<bf16>(ws, x.L.attn_out);
-  const bool fast = attention_fast_path(a) && !force_generic();
+  a.out_lo = x.lo<bf16>(kExO, x.L.attn_lo);
+  x.attn_lo = a.out_lo;
+  const bool fast = attention_fast_path(a) && !force_generic() && !(x.exact & kExAttn);
 
   QkvPostArgs p{};
   p.qkv = qkv;
@@ -178,9 +246,47 @@ void attention_standard(Ctx& x, int64_t l) {
   p.q_bf16 = fast;
   p.k_cache = x.c.kv.k[size_t(l)];
   p.v_cache = x.c.kv.v[size_t(l)];
+  const bool f16 = fast && (x.exact & kExAttn16);
+  if (f16) {
+    p.q_f16 = true;
+    p.k16 = at<void>(ws, x.L.k16);
+    p.v16 = at<void>(ws, x.L.v16);
+  }
   launch_qkv_post(p, x.st);
   profiler().mark(kQkvPost, x.st);
-  launch_attention(a, fast, x.st);
+  if (!f16) {
+    launch_attention(a, fast, x.st);
+    profiler().mark(kAttention, x.st);
+    return;
+  }
+  // fp16 attention: keys of earlier positions [first, pos0) widened from the bf16 cache a segment at a time,
+  // then this chunk's own keys from their fp16 copies, the softmax state carried between the launches.
+  a.f16 = true;
+  a.state_ml = at<float>(ws, x.L.att_ml);
+  a.state_o = at<float>(ws, x.L.att_o);
+  const int64_t nk = nkv * hd, nv = nkv * vd, seg = kv_segment(x.L);
+  const int64_t first = a.window > 0 ? std::max<int64_t>(0, x.pos0 - a.window + 1) : 0;
+  bool have_state = false;
+  for (int64_t s0 = first; s0 < x.pos0; s0 += seg) {
+    const int64_t cnt = std::min(seg, x.pos0 - s0);
+    launch_bf16_to_f16(x.c.kv.k[size_t(l)] + s0 * nk, cnt * nk, at<void>(ws, x.L.kp16), x.st);
+    launch_bf16_to_f16(x.c.kv.v[size_t(l)] + s0 * nv, cnt * nv, at<void>(ws, x.L.vp16), x.st);
+    a.k = at<bf16>(ws, x.L.kp16);
+    a.v = at<bf16>(ws, x.L.vp16);
+    a.kv_base = a.seg_lo = s0;
+    a.seg_hi = s0 + cnt;
+    a.load_state = have_state;
+    a.store_state = true;
+    launch_attention(a, true, x.st);
+    have_state = true;
+  }
+  a.k = at<bf16>(ws, x.L.k16);
+  a.v = at<bf16>(ws, x.L.v16);
+  a.kv_base = a.seg_lo = x.pos0;
+  a.seg_hi = x.pos0 + x.n;
+  a.load_state = have_state;
+  a.store_state = false;
+  launch_attention(a, true, x.st);
   profiler().mark(kAttention, x.st);
 }
 
@@ -233,7 +339,8 @@ void attention_mla(Ctx& x, int64_t l) {
   const int64_t hd = nope + rope, vd = s.v_head_dim, r = s.kv_lora_rank, ql = s.q_lora_rank;
   const int64_t q_rows = ql > 0 ? ql : nh * hd, kw = r + rope;
   float* qkv = at<float>(ws, x.L.qkv);
-  gemm(x.c, x.n, w.qkv_rows, H, at<bf16>(ws, x.L.xn), H, w.qkv, H, qkv, CUDA_R_32F, w.qkv_rows, 0.0f);
+  gemm_split(x.c, x.n, w.qkv_rows, H, at<bf16>(ws, x.L.xn), x.lo<bf16>(kExQkv, x.L.xn_lo), H, w.qkv, H, qkv,
+             CUDA_R_32F, w.qkv_rows, 0.0f);
   const float* cs = at<float>(ws, x.L.rope_cs);
   profiler().mark(kQkvGemm, x.st);
 
@@ -253,13 +360,14 @@ void attention_mla(Ctx& x, int64_t l) {
   m.pos0 = x.pos0;
   m.k_cache = x.c.kv.k[size_t(l)];
   m.qa = ql > 0 ? at<bf16>(ws, x.L.qa) : nullptr;
+  m.qa_lo = ql > 0 ? x.lo<bf16>(kExQkv, x.L.qa_lo) : nullptr;
   launch_mla_kv(m, x.st);
 
   const float* qsrc = qkv;
   int64_t q_stride = w.qkv_rows;
   if (ql > 0) {
     float* qfull = at<float>(ws, x.L.qfull);
-    gemm(x.c, x.n, nh * hd, ql, m.qa, ql, w.q_b, ql, qfull, CUDA_R_32F, nh * hd, 0.0f);
+    gemm_split(x.c, x.n, nh * hd, ql, m.qa, m.qa_lo, ql, w.q_b, ql, qfull, CUDA_R_32F, nh * hd, 0.0f);
     qsrc = qfull;
     q_stride = nh * hd;
   }
@@ -285,12 +393,16 @@ void attention_mla(Ctx& x, int64_t l) {
   a.window = 0;
   a.scale = float(s.attention_scale());
   a.out = at<bf16>(ws, x.L.attn_out);
+  a.out_lo = x.lo<bf16>(kExO, x.L.attn_lo);
   a.state_ml = at<float>(ws, x.L.mla_ml);
   a.state_o = at<float>(ws, x.L.mla_o);
   // Key rows [0, pos0 + n) in segments of `seg` rows (one segment unless the cache holds more than a chunk).
   const int64_t end = x.pos0 + x.n, seg = mla_segment(x.L);
   const bool scores = env_flag("MOE_PREFILL_MLA_CUBLAS") && end <= seg;  // one segment only (no state carry)
-  const bool fast = (attention_fast_path(a) && !force_generic()) || scores;  // bf16 q for cuBLAS too
+  if (scores) a.out_lo = nullptr;                                        // cuBLAS writes the bf16 output only
+  x.attn_lo = a.out_lo;
+  const bool fast = (attention_fast_path(a) && !force_generic() && !(x.exact & kExAttn)) ||
+                    scores;  // bf16 q for cuBLAS too
   launch_mla_q(qsrc, q_stride, x.n, nh, nope, rope, s.rope.interleaved, cs, at<void>(ws, x.L.q), fast, x.st);
   profiler().mark(kQkvPost, x.st);
 
@@ -333,17 +445,24 @@ void always_mlp(Ctx& x, const DeviceLayer& w, float* out, float beta) {
   void* ws = x.c.prefill_workspace;
   const int64_t H = x.s.hidden_size, Ia = w.always_inter;
   bf16* act = at<bf16>(ws, x.L.act_s);
+  bf16* act_lo = x.lo<bf16>(kExSharedDown, x.L.act_s_lo);
+  const bf16* xn_lo = x.lo<bf16>(kExSharedUp, x.L.xn_lo);
   if (!env_flag("MOE_PREFILL_DENSE_FUSED")) {
     float* gu = at<float>(ws, x.L.gu);
     const float one = 1.0f, zero = 0.0f;
-    MOE_CUDA_CHECK(cublasGemmStridedBatchedEx(
-        x.c.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(Ia), int(x.n), int(H), &one, w.always_gate, CUDA_R_16BF,
-        int(H), w.always_up - w.always_gate, at<bf16>(ws, x.L.xn), CUDA_R_16BF, int(H), 0, &zero, gu,
-        CUDA_R_32F, int(Ia), x.n * Ia, 2, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    launch_silu_mul(gu, gu + x.n * Ia, x.n * Ia, act, x.st);
+    const bf16* inputs[2] = {at<bf16>(ws, x.L.xn), xn_lo};
+    for (const bf16* in : inputs) {
+      if (!in) continue;
+      MOE_CUDA_CHECK(cublasGemmStridedBatchedEx(
+          x.c.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(Ia), int(x.n), int(H), &one, w.always_gate, CUDA_R_16BF,
+          int(H), w.always_up - w.always_gate, in, CUDA_R_16BF, int(H), 0, in == xn_lo ? &one : &zero, gu,
+          CUDA_R_32F, int(Ia), x.n * Ia, 2, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    }
+    launch_silu_mul(gu, gu + x.n * Ia, x.n * Ia, act, x.st, act_lo);
   } else {
     GroupedGemmArgs g{};
     g.A = at<bf16>(ws, x.L.xn);
+    g.A_lo = xn_lo;
     g.lda = H;
     g.B = w.always_gate;
     g.B2 = w.always_up;
@@ -351,11 +470,12 @@ void always_mlp(Ctx& x, const DeviceLayer& w, float* out, float beta) {
     g.K = H;
     g.M = x.n;
     g.C = act;
+    g.C_lo = act_lo;
     g.ldc = Ia;
     g.swiglu = true;
     launch_grouped_gemm(g, grouped_gemm_variant(), x.st);
   }
-  gemm(x.c, x.n, H, Ia, act, Ia, w.always_down, Ia, out, CUDA_R_32F, H, beta);
+  gemm_split(x.c, x.n, H, Ia, act, act_lo, Ia, w.always_down, Ia, out, CUDA_R_32F, H, beta);
 }
 
 void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weights) {
@@ -420,6 +540,7 @@ void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weig
 
   GroupedGemmArgs g{};
   g.A = at<bf16>(ws, x.L.xn);
+  g.A_lo = x.lo<bf16>(kExUp, x.L.xn_lo);
   g.lda = H;
   g.a_rows = row_token;
   g.B = w.experts_gate;
@@ -431,6 +552,7 @@ void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weig
   g.max_tiles = x.L.max_tiles;
   g.grid_tiles = grid_tiles;
   g.C = at<bf16>(ws, x.L.act);
+  g.C_lo = x.lo<bf16>(kExDown, x.L.act_lo);
   g.ldc = I;
   g.swiglu = true;
   launch_grouped_gemm(g, variant, x.st);
@@ -438,6 +560,7 @@ void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weig
 
   GroupedGemmArgs d{};
   d.A = at<bf16>(ws, x.L.act);
+  d.A_lo = x.lo<bf16>(kExDown, x.L.act_lo);
   d.lda = I;
   d.B = w.experts_down;
   d.b_stride = stride;
@@ -478,6 +601,7 @@ PrefillLayout prefill_layout(const ModelSpec& s, int64_t C) {
   };
   L.x = take(c * H * 4);
   L.xn = take(c * H * 2);
+  L.xn_lo = take(c * H * 2);
   L.rope_cs = take(2 * c * (rot / 2) * 4);
   const size_t phase = off;
 
@@ -490,6 +614,7 @@ PrefillLayout prefill_layout(const ModelSpec& s, int64_t C) {
     L.q = take(c * nh * (nope + rope) * 4);
     if (s.q_lora_rank > 0) {
       L.qa = take(c * size_t(s.q_lora_rank) * 2);
+      L.qa_lo = take(c * size_t(s.q_lora_rank) * 2);
       L.qfull = take(c * nh * (nope + rope) * 4);
     }
     L.mla_k = take(size_t(L.mla_seg) * nh * (nope + rope) * 2);
@@ -501,9 +626,17 @@ PrefillLayout prefill_layout(const ModelSpec& s, int64_t C) {
     L.mla_s_heads = std::clamp<int64_t>(int64_t((size_t(64) << 20) / (c * c * 4)), 1, int64_t(nh));
     L.mla_s = take(size_t(L.mla_s_heads) * c * c * 4);
   } else {
-    L.q = take(c * nh * size_t(s.head_dim) * 4);
+    const size_t nkv = size_t(s.num_kv_heads), hd = size_t(s.head_dim), vd = size_t(s.v_head_dim);
+    L.q = take(c * nh * hd * 4);
+    L.k16 = take(c * nkv * hd * 2);
+    L.v16 = take(c * nkv * vd * 2);
+    L.kp16 = take(c * nkv * hd * 2);
+    L.vp16 = take(c * nkv * vd * 2);
+    L.att_ml = take(c * nh * 2 * 4);
+    L.att_o = take(c * nh * vd * 4);
   }
   L.attn_out = take(c * nh * size_t(s.v_head_dim) * 2);
+  L.attn_lo = take(c * nh * size_t(s.v_head_dim) * 2);
   const size_t attn_end = off;
 
   // FFN phase.
@@ -526,6 +659,7 @@ PrefillLayout prefill_layout(const ModelSpec& s, int64_t C) {
     L.max_tiles = int64_t((c * k + kMoeTileM - 1) / kMoeTileM + E);
     L.tiles = take(size_t(L.max_tiles) * sizeof(int4) + 16);
     L.act = take(c * k * I * 2);
+    L.act_lo = take(c * k * I * 2);
     L.yperm = take(c * k * H * 4);
     if (s.shared_expert_intermediate_size > 0) {
       L.ys = take(c * H * 4);
@@ -535,10 +669,15 @@ PrefillLayout prefill_layout(const ModelSpec& s, int64_t C) {
   }
   if (ia > 0) {
     L.act_s = take(c * ia * 2);
+    L.act_s_lo = take(c * ia * 2);
     L.gu = take(2 * c * ia * 4);
   }
   L.total = std::max(attn_end, off);
   return L;
+}
+
+unsigned prefill_exact_default() {
+  return kDefaultExact;
 }
 
 std::string prefill_profile_report(bool reset) {
@@ -594,7 +733,7 @@ void prefill_forward(CudaContext& c, const int32_t* tokens, int64_t n, int64_t p
   const int64_t H = s.hidden_size;
   float* x = at<float>(ws, L.x);
   bf16* xn = at<bf16>(ws, L.xn);
-  Ctx cx{c, s, L, n, pos0, st};
+  Ctx cx{c, s, L, n, pos0, st, exact_mask()};
   Profiler& prof = profiler();
   prof.start(st);
   launch_embed(tokens, c.w.embed, n, H, x, st);
@@ -604,18 +743,19 @@ void prefill_forward(CudaContext& c, const int32_t* tokens, int64_t n, int64_t p
   int64_t moe_index = 0;
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const DeviceLayer& w = c.w.layers[size_t(l)];
-    launch_rmsnorm_bf16(x, w.attn_norm, n, H, s.rms_norm_eps, xn, st);
+    launch_rmsnorm_bf16(x, w.attn_norm, n, H, s.rms_norm_eps, xn, st, nullptr, cx.lo<bf16>(kExQkv, L.xn_lo));
     prof.mark(kNorm, st);
     if (s.attention == AttentionKind::MLA)
       attention_mla(cx, l);
     else
       attention_standard(cx, l);
-    gemm(c, n, H, s.num_heads * s.v_head_dim, at<bf16>(ws, L.attn_out), s.num_heads * s.v_head_dim, w.o,
-         s.num_heads * s.v_head_dim, x, CUDA_R_32F, H, 1.0f);
+    gemm_split(c, n, H, s.num_heads * s.v_head_dim, at<bf16>(ws, L.attn_out), cx.attn_lo,
+               s.num_heads * s.v_head_dim, w.o, s.num_heads * s.v_head_dim, x, CUDA_R_32F, H, 1.0f);
     if (w.o_bias) launch_add_bias(x, w.o_bias, n, H, st);
     prof.mark(kOGemm, st);
     launch_rmsnorm_bf16(x, w.ffn_norm, n, H, s.rms_norm_eps, xn, st,
-                        s.layers[size_t(l)].moe ? at<float>(ws, L.xn32) : nullptr);
+                        s.layers[size_t(l)].moe ? at<float>(ws, L.xn32) : nullptr,
+                        cx.lo<bf16>(kExUp | kExSharedUp, L.xn_lo));
     prof.mark(kNorm, st);
     if (s.layers[size_t(l)].moe) {
       moe_ffn(cx, l, moe_index++, experts, weights);
@@ -625,8 +765,9 @@ void prefill_forward(CudaContext& c, const int32_t* tokens, int64_t n, int64_t p
     }
   }
   const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
-  launch_rmsnorm_bf16(x + first * H, c.w.final_norm, rows, H, s.rms_norm_eps, xn, st);
-  gemm(c, rows, s.vocab_size, H, xn, H, c.w.lm_head, H, logits, CUDA_R_32F, s.vocab_size, 0.0f);
+  bf16* xn_lo = cx.lo<bf16>(kExHead, L.xn_lo);
+  launch_rmsnorm_bf16(x + first * H, c.w.final_norm, rows, H, s.rms_norm_eps, xn, st, nullptr, xn_lo);
+  gemm_split(c, rows, s.vocab_size, H, xn, xn_lo, H, c.w.lm_head, H, logits, CUDA_R_32F, s.vocab_size, 0.0f);
   prof.mark(kLmHead, st);
   MOE_CUDA_CHECK(cublasSetPointerMode(c.cublas, mode));
   prof.finish(n);

@@ -6,10 +6,11 @@
 //
 // Two kernels. flash_attn_tc: head sizes 64, 128 or 192/128 (real models), tensor cores via mma.sync, a block
 // of 64 queries x one head, K/V tiles of 64 keys double-buffered with cp.async, P kept in registers between
-// the two products (FlashAttention-2's layout). Work: 2 * n * L * nh * (dk + dv) FLOPs (half of it masked
-// away by causality). attn_generic: any sizes up to values of 512 (the fixtures' heads of 8, 12, 20), one
-// warp per (query, head), fp32 math; it is the reference the fast kernel is checked against on the real
-// shapes.
+// the two products (FlashAttention-2's layout); on bf16 q/k/v/P, or on fp16 ones (AttentionArgs::f16: the
+// same speed, 8x finer rounding; prefill.cu uses it for standard attention, see its Precision notes). Work: 2
+// * n * L * nh * (dk + dv) FLOPs (half of it masked away by causality). attn_generic: any sizes up to values
+// of 512 (the fixtures' heads of 8, 12, 20), one warp per (query, head), fp32 math; it is the reference the
+// fast kernel is checked against on the real shapes.
 #include <cmath>
 
 #include "cuda/cuda_check.h"
@@ -97,10 +98,11 @@ __global__ void attn_generic_kernel(AttentionArgs a) {
   }
   const float inv = 1.0f / l;
   bf16* o = a.out + sid * a.dv;
+  bf16* olo = a.out_lo ? a.out_lo + sid * a.dv : nullptr;
 #pragma unroll
   for (int c = 0; c < kGenericMaxV; ++c) {
     const int64_t d = lane + 32 * c;
-    if (d < a.dv) o[d] = __float2bfloat16(acc[c] * inv);
+    if (d < a.dv) store_split(acc[c] * inv, o + d, olo ? olo + d : nullptr);
   }
 }
 
@@ -113,7 +115,8 @@ constexpr size_t tc_smem() {
 
 // DK: query/key size, DV: value size (both multiples of 16). Registers per thread: DK / 4 for the query
 // fragments, DV / 2 for the output accumulators, 32 for the scores.
-template <int DK, int DV>
+// kHalf: q, k, v are fp16 (a.f16) and P is rounded to fp16 for the second product, else all bf16.
+template <int DK, int DV, bool kHalf>
 __global__ void __launch_bounds__(128) flash_attn_tc_kernel(AttentionArgs a) {
   // smem pitches (conflict-free ldmatrix: an odd number of 16-byte chunks per row), 16-byte chunks per row
   constexpr int PK = DK + 8, PV = DV + 8, CHK = DK / 8, CHV = DV / 8;
@@ -218,8 +221,13 @@ __global__ void __launch_bounds__(128) flash_attn_tc_kernel(AttentionArgs a) {
         uint32_t kq[4];
         ldmatrix_x4(kq,
                     ks + (pp * 16 + (lane & 7) + ((lane >> 4) << 3)) * PK + kk * 16 + ((lane >> 3) & 1) * 8);
-        mma_bf16(s[2 * pp], qf[kk], kq[0], kq[1]);
-        mma_bf16(s[2 * pp + 1], qf[kk], kq[2], kq[3]);
+        if constexpr (kHalf) {
+          mma_f16(s[2 * pp], qf[kk], kq[0], kq[1]);
+          mma_f16(s[2 * pp + 1], qf[kk], kq[2], kq[3]);
+        } else {
+          mma_bf16(s[2 * pp], qf[kk], kq[0], kq[1]);
+          mma_bf16(s[2 * pp + 1], qf[kk], kq[2], kq[3]);
+        }
       }
     const int64_t j0 = (tile0 + i) * kBKV;
     float mx[2] = {-INFINITY, -INFINITY};
@@ -279,17 +287,23 @@ __global__ void __launch_bounds__(128) flash_attn_tc_kernel(AttentionArgs a) {
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
       uint32_t pfr[4];
-      pfr[0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
-      pfr[1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
-      pfr[2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      pfr[3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      auto pack = [](float x, float y) { return kHalf ? pack_f16(x, y) : pack_bf16(x, y); };
+      pfr[0] = pack(s[2 * kk][0], s[2 * kk][1]);
+      pfr[1] = pack(s[2 * kk][2], s[2 * kk][3]);
+      pfr[2] = pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pfr[3] = pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
       for (int dp = 0; dp < DV / 16; ++dp) {
         uint32_t vq[4];
         ldmatrix_x4_trans(
             vq, vs + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * PV + dp * 16 + (lane >> 4) * 8);
-        mma_bf16(o[2 * dp], pfr, vq[0], vq[1]);
-        mma_bf16(o[2 * dp + 1], pfr, vq[2], vq[3]);
+        if constexpr (kHalf) {
+          mma_f16(o[2 * dp], pfr, vq[0], vq[1]);
+          mma_f16(o[2 * dp + 1], pfr, vq[2], vq[3]);
+        } else {
+          mma_bf16(o[2 * dp], pfr, vq[0], vq[1]);
+          mma_bf16(o[2 * dp + 1], pfr, vq[2], vq[3]);
+        }
       }
     }
     __syncthreads();  // the next iteration's prefetch overwrites the other buffer
@@ -324,21 +338,31 @@ __global__ void __launch_bounds__(128) flash_attn_tc_kernel(AttentionArgs a) {
     for (int dt = 0; dt < DV / 8; ++dt) {
       const int d = dt * 8 + (lane & 3) * 2;
       *reinterpret_cast<uint32_t*>(out + d) = pack_bf16(o[dt][ri * 2] * inv, o[dt][ri * 2 + 1] * inv);
+      if (a.out_lo)
+        *reinterpret_cast<uint32_t*>(a.out_lo + sid * a.dv + d) =
+            pack_bf16_lo(o[dt][ri * 2] * inv, o[dt][ri * 2 + 1] * inv);
     }
   }
 }
 
-template <int DK, int DV>
-void launch_tc(const AttentionArgs& a, cudaStream_t st) {
+template <int DK, int DV, bool kHalf>
+void launch_tc_as(const AttentionArgs& a, cudaStream_t st) {
   static bool configured = false;
   if (!configured) {
-    MOE_CUDA_CHECK(cudaFuncSetAttribute(flash_attn_tc_kernel<DK, DV>,
+    MOE_CUDA_CHECK(cudaFuncSetAttribute(flash_attn_tc_kernel<DK, DV, kHalf>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(tc_smem<DK, DV>())));
     configured = true;
   }
   const dim3 grid(unsigned((a.n + kBQ - 1) / kBQ), unsigned(a.nh));
-  flash_attn_tc_kernel<DK, DV><<<grid, 128, tc_smem<DK, DV>(), st>>>(a);
+  flash_attn_tc_kernel<DK, DV, kHalf><<<grid, 128, tc_smem<DK, DV>(), st>>>(a);
   MOE_CUDA_LAUNCHED();
+}
+template <int DK, int DV>
+void launch_tc(const AttentionArgs& a, cudaStream_t st) {
+  if (a.f16)
+    launch_tc_as<DK, DV, true>(a, st);
+  else
+    launch_tc_as<DK, DV, false>(a, st);
 }
 
 }  // namespace
@@ -361,6 +385,7 @@ void launch_attention(const AttentionArgs& a, bool fast, cudaStream_t st) {
       launch_tc<64, 64>(a, st);
     return;
   }
+  if (a.f16) throw Error("prefill attention: fp16 inputs need the tensor-core kernel");
   if (a.dv > 32 * kGenericMaxV) throw Error("prefill attention: value size above 512");
   const int64_t warps = a.n * a.nh;
   const size_t smem = size_t(kGenericWarps) * size_t(a.dk) * sizeof(float);

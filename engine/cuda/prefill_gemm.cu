@@ -16,6 +16,9 @@
 //   3: BM 128, BK 64, 3 stages, 8 warps   44.9 / 26.8 / 82.7   (default)
 // The expert GEMMs still run at ~150 TFLOP/s counting useful rows (~220 with the rows of partial tiles):
 // mma.sync without Hopper's wgmma/TMA is the limit; that is the next step for prefill speed.
+// With A_lo (an activation carried as a bf16 hi/lo pair, prefill.cu's Precision) every k-tile runs twice,
+// on A and on A_lo against the same B tile: twice the MMAs (measured +12 ms for the routed gate/up and +7 ms
+// for the down projection on the Qwen1.5-MoE shape, so off by default).
 // Shapes whose rows are not 16-byte aligned (odd K in the test fixtures) take the same kernel with plain
 // loads instead of cp.async.
 #include <cstdlib>
@@ -36,7 +39,9 @@ constexpr size_t gemm_smem() {
   return size_t(STAGES) * (BM + BN) * (BK + 8) * sizeof(bf16);
 }
 
-template <int BM, int BK, int STAGES, bool kAligned>
+// kSplit: A + A_lo (a bf16 pair carrying ~16 significant bits) against B, as k-tiles of A and of A_lo in
+// turn over the same B tile (the second read of which comes from L2): twice the MMAs.
+template <int BM, int BK, int STAGES, bool kAligned, bool kSplit>
 __global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a, const int32_t* n_tiles) {
   constexpr int THREADS = BM * 2, PITCH = BK + 8, CH = BK / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -78,12 +83,13 @@ __global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a,
   }
   __syncthreads();
 
-  const int ktiles = int((a.K + BK - 1) / BK);
-  auto load_rows = [&](bf16* dst_base, const bf16* const* src, int nrows, int64_t kbase) {
+  const int ktiles = int((a.K + BK - 1) / BK) * (kSplit ? 2 : 1);
+  auto load_rows = [&](bf16* dst_base, const bf16* const* src, int nrows, int64_t kbase, bool lo) {
     for (int c = tid; c < nrows * CH; c += THREADS) {
       const int r = c / CH, ch = c % CH;
       const int64_t k0 = kbase + ch * 8;
       const bf16* sp = src[r];
+      if (kSplit && lo && sp) sp = a.A_lo + (sp - a.A);
       bf16* dst = dst_base + r * PITCH + ch * 8;
       if constexpr (kAligned) {
         const bool ok = sp && k0 < a.K;
@@ -95,8 +101,9 @@ __global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a,
     }
   };
   auto load_stage = [&](int kt, int stage) {
-    load_rows(As + stage * BM * PITCH, a_src, BM, int64_t(kt) * BK);
-    load_rows(Bs + stage * BN * PITCH, b_src, BN, int64_t(kt) * BK);
+    const int64_t k0 = int64_t(kSplit ? kt >> 1 : kt) * BK;
+    load_rows(As + stage * BM * PITCH, a_src, BM, k0, kSplit && (kt & 1));
+    load_rows(Bs + stage * BN * PITCH, b_src, BN, k0, false);
   };
 
   float acc[2][8][4];
@@ -165,7 +172,8 @@ __global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a,
             const int64_t feat = f0 + wn * 32 + nj * 8 + c2 + q;
             if (feat >= a.N) continue;
             const float gv = acc[mi][nj][hrow * 2 + q], uv = acc[mi][nj + 4][hrow * 2 + q];
-            out[feat] = __float2bfloat16(gv / (1.0f + expf(-gv)) * uv);
+            store_split(gv / (1.0f + expf(-gv)) * uv, out + feat,
+                        a.C_lo ? static_cast<bf16*>(a.C_lo) + out_row * a.ldc + feat : nullptr);
           }
       } else {
         float* out = static_cast<float*>(a.C) + out_row * a.ldc;
@@ -181,14 +189,14 @@ __global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a,
   }
 }
 
-template <int BM, int BK, int STAGES>
+template <int BM, int BK, int STAGES, bool kSplit>
 void launch_variant(const GroupedGemmArgs& a, cudaStream_t st) {
   constexpr size_t smem = gemm_smem<BM, BK, STAGES>();
   static bool configured = false;
   if (!configured) {
-    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<BM, BK, STAGES, true>,
+    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<BM, BK, STAGES, true, kSplit>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<BM, BK, STAGES, false>,
+    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<BM, BK, STAGES, false, kSplit>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured = true;
   }
@@ -198,11 +206,11 @@ void launch_variant(const GroupedGemmArgs& a, cudaStream_t st) {
   const int32_t* n_tiles = a.tiles ? reinterpret_cast<const int32_t*>(a.tiles + a.max_tiles) : nullptr;
   auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
   const bool ok = a.K % 8 == 0 && a.lda % 8 == 0 && a.b_stride % 8 == 0 && aligned(a.A) && aligned(a.B) &&
-                  (!a.B2 || aligned(a.B2));
+                  (!a.B2 || aligned(a.B2)) && (!a.A_lo || aligned(a.A_lo));
   if (ok)
-    grouped_gemm_kernel<BM, BK, STAGES, true><<<grid, BM * 2, smem, st>>>(a, n_tiles);
+    grouped_gemm_kernel<BM, BK, STAGES, true, kSplit><<<grid, BM * 2, smem, st>>>(a, n_tiles);
   else
-    grouped_gemm_kernel<BM, BK, STAGES, false><<<grid, BM * 2, smem, st>>>(a, n_tiles);
+    grouped_gemm_kernel<BM, BK, STAGES, false, kSplit><<<grid, BM * 2, smem, st>>>(a, n_tiles);
   MOE_CUDA_LAUNCHED();
 }
 
@@ -220,15 +228,27 @@ int grouped_gemm_tile_m(int variant) {
 
 void launch_grouped_gemm(const GroupedGemmArgs& a, int variant, cudaStream_t st) {
   if (a.N <= 0 || (a.tiles ? a.max_tiles : a.M) <= 0) return;
+  if (a.A_lo) {
+    switch (variant) {
+      case 1:
+        return launch_variant<64, 64, 3, true>(a, st);
+      case 2:
+        return launch_variant<128, 32, 4, true>(a, st);
+      case 3:
+        return launch_variant<128, 64, 3, true>(a, st);
+      default:
+        return launch_variant<64, 32, 4, true>(a, st);
+    }
+  }
   switch (variant) {
     case 1:
-      return launch_variant<64, 64, 3>(a, st);
+      return launch_variant<64, 64, 3, false>(a, st);
     case 2:
-      return launch_variant<128, 32, 4>(a, st);
+      return launch_variant<128, 32, 4, false>(a, st);
     case 3:
-      return launch_variant<128, 64, 3>(a, st);
+      return launch_variant<128, 64, 3, false>(a, st);
     default:
-      return launch_variant<64, 32, 4>(a, st);
+      return launch_variant<64, 32, 4, false>(a, st);
   }
 }
 

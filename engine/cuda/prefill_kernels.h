@@ -30,11 +30,13 @@ struct PrefillLayout {
   // Whole forward
   size_t x = 0;        // fp32 [C, H] residual stream
   size_t xn = 0;       // bf16 [C, H] normalised input of the next GEMM
+  size_t xn_lo = 0;    // bf16 [C, H] its rounding remainder, xn32 - xn (split-precision GEMMs, see below)
   size_t rope_cs = 0;  // fp32 [2][C][rot/2] cos, sin of every position of the chunk
   // Attention phase
   size_t qkv = 0;     // fp32 [C, qkv_rows]
   size_t q = 0;       // fp32 [C, nh, q_width] (bf16 on the tensor-core path); MLA q_width nope + rope
   size_t qa = 0;      // MLA: bf16 [C, q_lora_rank] normalised q_a output
+  size_t qa_lo = 0;   // MLA: bf16 [C, q_lora_rank] its remainder
   size_t qfull = 0;   // MLA: fp32 [C, nh * hd] q_b output
   size_t mla_k = 0;   // MLA: bf16 [S, nh, nope + rope] keys decompressed for a segment of S cache rows
   size_t mla_v = 0;   // MLA: bf16 [S, nh, vd] values of the same rows
@@ -43,6 +45,13 @@ struct PrefillLayout {
   size_t mla_s = 0;   // MLA, score-matrix form (MOE_PREFILL_MLA_CUBLAS): fp32 [mla_s_heads, C, C]
   int64_t mla_s_heads = 0;
   size_t attn_out = 0;  // bf16 [C, nh * vd]
+  size_t attn_lo = 0;   // bf16 [C, nh * vd] remainder of the attention output
+  size_t k16 = 0;       // fp16 [C, nkv * hd] this chunk's keys (fp16 attention)
+  size_t v16 = 0;       // fp16 [C, nkv * vd] its values
+  size_t kp16 = 0;      // fp16 [C, nkv * hd] a segment of earlier cache rows' keys, widened from bf16
+  size_t vp16 = 0;      // fp16 [C, nkv * vd] their values
+  size_t att_ml = 0;    // fp32 [C, nh, 2] softmax state carried between those segments and the chunk
+  size_t att_o = 0;     // fp32 [C, nh, vd]
   // FFN phase
   size_t xn32 = 0;       // fp32 [C, H] normalised FFN input (the router reads it in fp32, as the CPU does)
   size_t router32 = 0;   // fp32 [router_rows, H] this layer's router weights
@@ -55,8 +64,10 @@ struct PrefillLayout {
   size_t counts = 0;     // int32 [E] rows per expert, then [E] cursors
   size_t tiles = 0;      // int4 [max_tiles] (expert, first row, rows, 0) + int32 tile count
   size_t act = 0;        // bf16 [C * k, I] silu(gate) * up of the sorted rows
+  size_t act_lo = 0;     // bf16 [C * k, I] its remainder
   size_t yperm = 0;      // fp32 [C * k, H] expert outputs of the sorted rows
   size_t act_s = 0;      // bf16 [C, Ia] activation of the always-on MLP
+  size_t act_s_lo = 0;   // bf16 [C, Ia] its remainder
   size_t gu = 0;         // fp32 [2, C, Ia] gate and up of the always-on MLP (cuBLAS path)
   size_t ys = 0;         // fp32 [C, H] always-on MLP output (MoE layers)
   size_t sgate = 0;      // fp32 [C] shared-expert gate
@@ -66,12 +77,15 @@ struct PrefillLayout {
 PrefillLayout prefill_layout(const ModelSpec& s, int64_t chunk);
 // Time per stage summed over the calls made with MOE_PREFILL_PROFILE=1 (see prefill.cu), as a table.
 std::string prefill_profile_report(bool reset);
+// The default mask of split-precision places (prefill.cu, Precision; MOE_PREFILL_EXACT overrides it).
+unsigned prefill_exact_default();
 
 // ---- prefill_ops.cu ----
 void launch_embed(const int32_t* tokens, const bf16* embed, int64_t n, int64_t H, float* x, cudaStream_t st);
-// out[r] = w * rmsnorm(x[r]) as bf16, for rows [0, n) of x (row stride H); also as fp32 to out32 if given.
+// out[r] = w * rmsnorm(x[r]) as bf16, for rows [0, n) of x (row stride H); also as fp32 to out32 if given,
+// and the remainder v - bf16(v) as bf16 to lo if given.
 void launch_rmsnorm_bf16(const float* x, const float* w, int64_t n, int64_t H, double eps, bf16* out,
-                         cudaStream_t st, float* out32 = nullptr);
+                         cudaStream_t st, float* out32 = nullptr, bf16* lo = nullptr);
 void launch_bf16_to_f32(const bf16* in, int64_t count, float* out, cudaStream_t st);
 // cos/sin of (pos0 + t) * inv_freq[i] (float32 angle, as transformers), times scale. cs: [2][n][half].
 void launch_rope_table(const float* inv_freq, int64_t half, int64_t pos0, int64_t n, float scale, float* cs,
@@ -93,8 +107,11 @@ struct QkvPostArgs {
   int64_t n, pos0;
   void* q;
   bool q_bf16;
+  bool q_f16;  // q as fp16 instead (takes precedence)
   bf16* k_cache;
   bf16* v_cache;
+  void* k16;  // fp16 [n, nkv * hd] copies of this chunk's keys and values (row t), or null
+  void* v16;
 };
 void launch_qkv_post(const QkvPostArgs& a, cudaStream_t st);
 // MLA: rmsnorm(c_kv) and the rotated k_pe into the cache row [r + rope] of each position; the normalised
@@ -110,6 +127,7 @@ struct MlaKvArgs {
   int64_t n, pos0;
   bf16* k_cache;
   bf16* qa;
+  bf16* qa_lo;  // remainder of qa, or null
 };
 void launch_mla_kv(const MlaKvArgs& a, cudaStream_t st);
 // MLA queries in the decompressed form: q[t, h, :] = [q_nope | rotated q_pe] (fp32, or bf16 when q_bf16)
@@ -120,8 +138,11 @@ void launch_mla_q(const float* q, int64_t q_stride, int64_t n, int64_t nh, int64
 // decompressed keys: keys[j - j0, h, nope + i] (row stride nh * (nope + rope)).
 void launch_mla_kpe(const bf16* k_cache, int64_t kw, int64_t r, int64_t rope, int64_t j0, int64_t cnt,
                     int64_t nh, int64_t nope, bf16* keys, cudaStream_t st);
-// out[i] = silu(g[i]) * u[i] as bf16.
-void launch_silu_mul(const float* g, const float* u, int64_t count, bf16* out, cudaStream_t st);
+// count bf16 values to fp16 (the cache rows of earlier positions, for the fp16 attention).
+void launch_bf16_to_f16(const bf16* in, int64_t count, void* out, cudaStream_t st);
+// out[i] = silu(g[i]) * u[i] as bf16 (and the remainder to lo if given).
+void launch_silu_mul(const float* g, const float* u, int64_t count, bf16* out, cudaStream_t st,
+                     bf16* lo = nullptr);
 void launch_add_bias(float* x, const float* bias, int64_t n, int64_t H, cudaStream_t st);
 // x[t] += sum_i w[t,i] * yperm[slot[t,i]] (rank order) + (ys ? (sgate ? sgate[t] : 1) * ys[t] : 0).
 void launch_moe_combine(float* x, const float* yperm, const int32_t* slot_of, const float* topk_w,
@@ -149,7 +170,9 @@ struct AttentionArgs {
   int64_t n, nh, nkv, pos0;
   int32_t window;
   float scale;
-  bf16* out;  // [n, nh, dv]
+  bf16* out;               // [n, nh, dv]
+  bf16* out_lo = nullptr;  // [n, nh, dv] remainder of out, or null
+  bool f16 = false;        // q, k and v hold fp16 (__half) bits (tensor-core kernel only); P rounds to fp16
   int64_t kv_base = 0;
   int64_t seg_lo = 0, seg_hi = 0;  // seg_hi 0: every key
   bool load_state = false, store_state = false;
@@ -197,6 +220,7 @@ void launch_moe_plan(const int32_t* topk_ids, int64_t n, int64_t k, int64_t E, i
 // tile's expert (B + e * b_stride). swiglu: B holds gate, B2 up; C (bf16) = silu(gate) * up. Else C fp32.
 struct GroupedGemmArgs {
   const bf16* A;
+  const bf16* A_lo = nullptr;  // remainder of A (same layout): C = (A + A_lo) B^T, twice the MMAs
   int64_t lda;
   const int32_t* a_rows;  // sorted row -> A row, or null (identity)
   const bf16* B;
@@ -208,6 +232,7 @@ struct GroupedGemmArgs {
   int64_t grid_tiles;  // blocks launched along the rows (an upper bound of the tile count); 0: max_tiles
   int64_t M;
   void* C;
+  void* C_lo = nullptr;  // swiglu: remainder of C (bf16), or null
   int64_t ldc;
   bool swiglu;
 };

@@ -5,6 +5,8 @@
 // order of operations (engine/cpu/attention.cpp, ffn.cpp) so only the precision differs.
 #include <cmath>
 
+#include <cuda_fp16.h>
+
 #include "cuda/cuda_check.h"
 #include "cuda/prefill_common.cuh"
 #include "cuda/prefill_kernels.h"
@@ -22,7 +24,7 @@ __global__ void embed_kernel(const int32_t* tokens, const bf16* embed, int64_t H
 }
 
 __global__ void rmsnorm_bf16_kernel(const float* x, const float* w, int64_t H, float eps, bf16* out,
-                                    float* out32) {
+                                    float* out32, bf16* lo) {
   __shared__ float scratch[32];
   const int64_t t = blockIdx.x;
   const float* xr = x + t * H;
@@ -33,7 +35,7 @@ __global__ void rmsnorm_bf16_kernel(const float* x, const float* w, int64_t H, f
   const float inv = float(1.0 / sqrt(double(ss) / double(H) + double(eps)));
   for (int64_t i = threadIdx.x; i < H; i += blockDim.x) {
     const float v = w[i] * (xr[i] * inv);
-    out[t * H + i] = __float2bfloat16(v);
+    pf::store_split(v, out + t * H + i, lo ? lo + t * H + i : nullptr);
     if (out32) out32[t * H + i] = v;
   }
 }
@@ -41,6 +43,11 @@ __global__ void rmsnorm_bf16_kernel(const float* x, const float* w, int64_t H, f
 __global__ void bf16_to_f32_kernel(const bf16* in, int64_t count, float* out) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < count) out[i] = __bfloat162float(in[i]);
+}
+
+__global__ void bf16_to_f16_kernel(const bf16* in, int64_t count, __half* out) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) out[i] = __float2half_rn(__bfloat162float(in[i]));
 }
 
 __global__ void rope_table_kernel(const float* inv_freq, int64_t half, int64_t pos0, int64_t n, float scale,
@@ -117,15 +124,21 @@ __global__ void qkv_post_kernel(QkvPostArgs a) {
   __syncthreads();
   const int64_t p = a.pos0 + t;
   for (int64_t i = threadIdx.x; i < nq; i += blockDim.x) {
-    if (a.q_bf16)
+    if (a.q_f16)
+      static_cast<__half*>(a.q)[t * nq + i] = __float2half_rn(row[i]);
+    else if (a.q_bf16)
       static_cast<bf16*>(a.q)[t * nq + i] = __float2bfloat16(row[i]);
     else
       static_cast<float*>(a.q)[t * nq + i] = row[i];
   }
-  for (int64_t i = threadIdx.x; i < nk; i += blockDim.x)
+  for (int64_t i = threadIdx.x; i < nk; i += blockDim.x) {
     a.k_cache[p * nk + i] = __float2bfloat16(row[nq + i]);
-  for (int64_t i = threadIdx.x; i < nv; i += blockDim.x)
+    if (a.k16) static_cast<__half*>(a.k16)[t * nk + i] = __float2half_rn(row[nq + i]);
+  }
+  for (int64_t i = threadIdx.x; i < nv; i += blockDim.x) {
     a.v_cache[p * nv + i] = __float2bfloat16(row[nq + nk + i]);
+    if (a.v16) static_cast<__half*>(a.v16)[t * nv + i] = __float2half_rn(row[nq + nk + i]);
+  }
 }
 
 __global__ void mla_kv_kernel(MlaKvArgs a) {
@@ -164,7 +177,7 @@ __global__ void mla_kv_kernel(MlaKvArgs a) {
   for (int64_t i = threadIdx.x; i < kw; i += blockDim.x)
     dst[i] = __float2bfloat16(row[ql + i]);
   for (int64_t i = threadIdx.x; i < ql; i += blockDim.x)
-    a.qa[t * ql + i] = __float2bfloat16(row[i]);
+    pf::store_split(row[i], a.qa + t * ql + i, a.qa_lo ? a.qa_lo + t * ql + i : nullptr);
 }
 
 __global__ void mla_q_kernel(const float* q, int64_t q_stride, int64_t nh, int64_t nope, int64_t rope,
@@ -196,9 +209,9 @@ __global__ void mla_kpe_kernel(const bf16* k_cache, int64_t kw, int64_t r, int64
     keys[(j * nh + idx / rope) * hd + nope + idx % rope] = src[idx % rope];
 }
 
-__global__ void silu_mul_kernel(const float* g, const float* u, int64_t count, bf16* out) {
+__global__ void silu_mul_kernel(const float* g, const float* u, int64_t count, bf16* out, bf16* lo) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < count) out[i] = __float2bfloat16(g[i] / (1.0f + expf(-g[i])) * u[i]);
+  if (i < count) pf::store_split(g[i] / (1.0f + expf(-g[i])) * u[i], out + i, lo ? lo + i : nullptr);
 }
 
 __global__ void add_bias_kernel(float* x, const float* bias, int64_t H) {
@@ -232,14 +245,20 @@ void launch_embed(const int32_t* tokens, const bf16* embed, int64_t n, int64_t H
 }
 
 void launch_rmsnorm_bf16(const float* x, const float* w, int64_t n, int64_t H, double eps, bf16* out,
-                         cudaStream_t st, float* out32) {
-  rmsnorm_bf16_kernel<<<unsigned(n), threads_for(H), 0, st>>>(x, w, H, float(eps), out, out32);
+                         cudaStream_t st, float* out32, bf16* lo) {
+  rmsnorm_bf16_kernel<<<unsigned(n), threads_for(H), 0, st>>>(x, w, H, float(eps), out, out32, lo);
   MOE_CUDA_LAUNCHED();
 }
 
 void launch_bf16_to_f32(const bf16* in, int64_t count, float* out, cudaStream_t st) {
   if (count <= 0) return;
   bf16_to_f32_kernel<<<unsigned((count + 255) / 256), 256, 0, st>>>(in, count, out);
+  MOE_CUDA_LAUNCHED();
+}
+
+void launch_bf16_to_f16(const bf16* in, int64_t count, void* out, cudaStream_t st) {
+  if (count <= 0) return;
+  bf16_to_f16_kernel<<<unsigned((count + 255) / 256), 256, 0, st>>>(in, count, static_cast<__half*>(out));
   MOE_CUDA_LAUNCHED();
 }
 
@@ -283,9 +302,9 @@ void launch_mla_kpe(const bf16* k_cache, int64_t kw, int64_t r, int64_t rope, in
   MOE_CUDA_LAUNCHED();
 }
 
-void launch_silu_mul(const float* g, const float* u, int64_t count, bf16* out, cudaStream_t st) {
+void launch_silu_mul(const float* g, const float* u, int64_t count, bf16* out, cudaStream_t st, bf16* lo) {
   if (count <= 0) return;
-  silu_mul_kernel<<<unsigned((count + 255) / 256), 256, 0, st>>>(g, u, count, out);
+  silu_mul_kernel<<<unsigned((count + 255) / 256), 256, 0, st>>>(g, u, count, out, lo);
   MOE_CUDA_LAUNCHED();
 }
 
