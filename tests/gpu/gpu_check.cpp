@@ -12,7 +12,8 @@
 //  4. out of memory: a shape that cannot fit is refused with a moe::Error saying so and by how much, leaves
 //     the free memory as it was, and the process goes on computing correct logits.
 // Tolerance (bf16): the CUDA path rounds weights (the fixtures are partly F32), activations at GEMM inputs
-// and the KV cache to bf16 (relative step 2^-8) with fp32 accumulation; through 2-3 layers of these models
+// (prefill carries some as bf16 hi/lo pairs instead: engine/cuda/prefill.cu, Precision) and the KV cache to
+// bf16 (relative step 2^-8) with fp32 accumulation; through 2-3 layers of these models
 // that is ~0.3-1 % of the largest logit, so the bar is max |diff| / max |ref| < 2e-2 per model, top-1
 // agreement >= 99 % and identical top-k expert sets >= 98 % of (position, MoE layer) pairs over each group.
 // On the random-weight real shapes the CPU oracle is also run against itself with bf16-sized weight noise
