@@ -38,19 +38,38 @@ __device__ __forceinline__ void store_tagged(uint64_t* p, float v, int32_t tag) 
   *p = uint64_t(__float_as_uint(v)) | uint64_t(uint32_t(tag)) << 32;
 }
 
-// Reads n tagged values into dst (every lane of the warp a share), waiting until all carry `tag`.
-__device__ __forceinline__ void load_tagged(float* dst, const uint64_t* src, int64_t n, int32_t tag) {
+// Reads n tagged values into dst (every lane of the warp a share), waiting until all carry `tag`; value i
+// is at address(i). Eight loads per lane are in flight at once.
+template <class Address>
+__device__ __forceinline__ void load_tagged(float* dst, int64_t n, int32_t tag, Address address) {
+  constexpr int kBatch = 8;
+  const int lane = threadIdx.x & 31;
   for (;;) {
     bool ready = true;
-    for (int64_t i = threadIdx.x & 31; i < n; i += 32) {
-      const uint64_t t = __ldcg(reinterpret_cast<const unsigned long long*>(src + i));
-      ready &= int32_t(t >> 32) == tag;
-      dst[i] = __uint_as_float(uint32_t(t));
+    for (int64_t base = lane; base < n; base += 32 * kBatch) {
+      uint64_t t[kBatch];
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) {
+        const int64_t i = base + 32 * k;
+        t[k] = i < n ? __ldcg(reinterpret_cast<const unsigned long long*>(address(i))) : 0;
+      }
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) {
+        const int64_t i = base + 32 * k;
+        if (i < n) {
+          ready &= int32_t(t[k] >> 32) == tag;
+          dst[i] = __uint_as_float(uint32_t(t[k]));
+        }
+      }
     }
     if (__all_sync(kFullMask, ready)) break;
     __nanosleep(100);
   }
   __syncwarp();
+}
+
+__device__ __forceinline__ void load_tagged(float* dst, const uint64_t* src, int64_t n, int32_t tag) {
+  load_tagged(dst, n, tag, [src](int64_t i) { return src + i; });
 }
 
 // Arg-max over the warp of (v, idx): the largest value, ties to the lower index; every lane gets it.
@@ -304,37 +323,55 @@ __device__ void up_unit(const FfnArgs& a, const RouterArgs& r, const FfnPlan& p,
   }
 }
 
+// Where down unit u reads: its piece, output rows [row, row + rows), weight rows w + i * ld of n columns
+// (h columns [c0, c0 + n)), and the weight of its expert.
+struct DownUnit {
+  int64_t piece, row, c0, n, ld;
+  int rows;
+  const bf16* w;
+  float scale;
+};
+
+__device__ DownUnit locate_down(const FfnArgs& a, const RouterArgs& r, const FfnPlan& p, int64_t u,
+                                BlockRoute* shared_route, Route& route, float* scratch,
+                                int64_t& cached_piece) {
+  DownUnit du;
+  // The always-on MLP's pieces, ready first, come first.
+  const int64_t k = u - p.routed_end, order = k / p.units_per_piece;
+  du.piece = order < p.always_pieces ? p.routed_pieces + order : order - p.always_pieces;
+  du.row = (k % p.units_per_piece) * kDownRowsPerUnit;
+  du.rows = int(min64(kDownRowsPerUnit, a.hidden - du.row));
+  du.scale = 1.0f;
+  if (du.piece < p.routed_pieces) {
+    need_route(a, r, shared_route, route, scratch, cached_piece, false);
+    const int64_t slot = du.piece / p.d.per_slot;
+    du.w = a.experts_down + int64_t(slot_expert(route, slot)) * a.expert_stride +
+           (du.piece % p.d.per_slot) * p.d.piece;
+    du.ld = a.inter;
+    du.scale = slot_weight(route, slot);
+  } else {
+    if (r.shared_gate) {
+      need_route(a, r, shared_route, route, scratch, cached_piece, false);
+      du.scale = route.shared_scale;
+    }
+    du.w = a.always_down + (du.piece - p.routed_pieces) * p.d.always_piece;
+    du.ld = a.always_inter;
+  }
+  piece_columns(a, p, du.piece, du.c0, du.n);
+  return du;
+}
+
 // One down unit: up to four output rows of one piece, weighted (routing weight or shared-expert gate), into
 // the piece's part. Returns the chunk of output rows it counted done and the count before it (to be looked
 // at later, so the atomic's round trip overlaps the next unit).
 __device__ void down_unit(const FfnArgs& a, const RouterArgs& r, const FfnPlan& p, int64_t u, float* hs,
                           int64_t& cached_piece, BlockRoute* shared_route, Route& route, int64_t& chunk,
                           int& before, int& rows) {
-  // The always-on MLP's pieces, ready first, come first.
-  const int64_t k = u - p.routed_end, order = k / p.units_per_piece;
-  const int64_t piece = order < p.always_pieces ? p.routed_pieces + order : order - p.always_pieces;
-  const int64_t row = (k % p.units_per_piece) * kDownRowsPerUnit;
-  rows = int(min64(kDownRowsPerUnit, a.hidden - row));
-  const bf16* w;
-  int64_t ld;
-  float scale = 1.0f;
-  if (piece < p.routed_pieces) {
-    need_route(a, r, shared_route, route, hs, cached_piece, false);
-    const int64_t slot = piece / p.d.per_slot;
-    w = a.experts_down + int64_t(slot_expert(route, slot)) * a.expert_stride +
-        (piece % p.d.per_slot) * p.d.piece;
-    ld = a.inter;
-    scale = slot_weight(route, slot);
-  } else {
-    if (r.shared_gate) {
-      need_route(a, r, shared_route, route, hs, cached_piece, false);
-      scale = route.shared_scale;
-    }
-    w = a.always_down + (piece - p.routed_pieces) * p.d.always_piece;
-    ld = a.always_inter;
-  }
-  int64_t c0, n;
-  piece_columns(a, p, piece, c0, n);
+  const DownUnit du = locate_down(a, r, p, u, shared_route, route, hs, cached_piece);
+  const int64_t piece = du.piece, row = du.row, c0 = du.c0, n = du.n, ld = du.ld;
+  const bf16* w = du.w;
+  const float scale = du.scale;
+  rows = du.rows;
   if (piece != cached_piece) {  // this piece's neurons into the warp's slice of shared memory
     load_tagged(hs, a.h + c0, n, a.tag);
     cached_piece = piece;
@@ -364,8 +401,9 @@ __device__ bool finish_chunk(const FfnArgs& a, const FfnPlan& p, int64_t chunk, 
   const int n = int(min64(kChunkRows, a.hidden - r0));
   if (__shfl_sync(kFullMask, before, 0) + rows != n * int(p.d.pieces)) return false;
   const int lane = threadIdx.x & 31;
-  for (int64_t q = 0; q < p.d.pieces; ++q)  // scratch[q * n + i]: piece q, row r0 + i
-    load_tagged(scratch + q * n, a.part + q * a.hidden + r0, n, a.tag);
+  // scratch[q * n + i]: piece q, row r0 + i
+  load_tagged(scratch, p.d.pieces * n, a.tag,
+              [&](int64_t j) { return a.part + (j / n) * a.hidden + r0 + j % n; });
   for (int i = lane; i < n; i += 32) {
     float acc = 0.0f;
     for (int64_t q = 0; q < p.d.pieces; ++q)
