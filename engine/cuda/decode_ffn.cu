@@ -39,10 +39,10 @@ __device__ __forceinline__ void store_tagged(uint64_t* p, float v, int32_t tag) 
 }
 
 // Reads n tagged values into dst (every lane of the warp a share), waiting until all carry `tag`; value i
-// is at address(i). Eight loads per lane are in flight at once.
+// is at address(i). Sixteen loads per lane are in flight at once.
 template <class Address>
 __device__ __forceinline__ void load_tagged(float* dst, int64_t n, int32_t tag, Address address) {
-  constexpr int kBatch = 8;
+  constexpr int kBatch = 16;
   const int lane = threadIdx.x & 31;
   for (;;) {
     bool ready = true;
@@ -68,8 +68,40 @@ __device__ __forceinline__ void load_tagged(float* dst, int64_t n, int32_t tag, 
   __syncwarp();
 }
 
+// Contiguous values: two per 16-byte load when aligned, 24 per lane in flight (a piece of 1,408 neurons in
+// two round trips; under a full DRAM load an L2 round trip takes over a microsecond).
 __device__ __forceinline__ void load_tagged(float* dst, const uint64_t* src, int64_t n, int32_t tag) {
-  load_tagged(dst, n, tag, [src](int64_t i) { return src + i; });
+  if ((reinterpret_cast<uintptr_t>(src) & 15) != 0 || (n & 1) != 0) {
+    load_tagged(dst, n, tag, [src](int64_t i) { return src + i; });
+    return;
+  }
+  constexpr int kBatch = 12;
+  const int lane = threadIdx.x & 31;
+  const int64_t pairs = n / 2;
+  const ulonglong2* src2 = reinterpret_cast<const ulonglong2*>(src);
+  for (;;) {
+    bool ready = true;
+    for (int64_t base = lane; base < pairs; base += 32 * kBatch) {
+      ulonglong2 t[kBatch];
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) {
+        const int64_t i = base + 32 * k;
+        t[k] = i < pairs ? __ldcg(src2 + i) : make_ulonglong2(0, 0);
+      }
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) {
+        const int64_t i = base + 32 * k;
+        if (i < pairs) {
+          ready &= int32_t(t[k].x >> 32) == tag && int32_t(t[k].y >> 32) == tag;
+          dst[2 * i] = __uint_as_float(uint32_t(t[k].x));
+          dst[2 * i + 1] = __uint_as_float(uint32_t(t[k].y));
+        }
+      }
+    }
+    if (__all_sync(kFullMask, ready)) break;
+    __nanosleep(100);
+  }
+  __syncwarp();
 }
 
 // Arg-max over the warp of (v, idx): the largest value, ties to the lower index; every lane gets it.
