@@ -27,8 +27,9 @@ constexpr int kBlocksPerSm = 2;
 constexpr int kRouterRowsPerUnit = 2;
 constexpr int kNeuronsPerUnit = 2;
 constexpr int kDownRowsPerUnit = 4;
-constexpr int kChunkRows = 64;  // output rows whose pieces one warp adds into the residual
-// A layer's counters: completed rows per chunk of output rows.
+// Output rows whose pieces one warp adds into the residual; a layer's counters count the finished rows of
+// each such chunk.
+constexpr int kChunkRows = 64;
 
 __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) {
   return a < b ? a : b;
