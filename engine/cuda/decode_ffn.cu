@@ -1,7 +1,7 @@
 // The feed-forward block of a decode step as one persistent kernel (see decode_kernels.h), so that a stage
 // starts on the warps that are free while the previous one finishes instead of at a kernel boundary. Its
 // work is a list of small units:
-//   router rows (2 per unit)  ->  gate/up/SiLU of the always-on MLP (2 neurons per unit)  ->  gate/up/SiLU of
+//   router rows (1 per unit)  ->  gate/up/SiLU of the always-on MLP (2 neurons per unit)  ->  gate/up/SiLU of
 //   the chosen experts (2 neurons)  ->  the down projection in pieces of its columns (4 rows per unit).
 // Warps take the router and gate/up units round-robin, then a run of consecutive down units each (so the
 // neurons of their piece stay in shared memory). Values passed between units (router logits, h, the down
@@ -24,7 +24,6 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kBlocksPerSm = 2;
-constexpr int kRouterRowsPerUnit = 2;
 constexpr int kNeuronsPerUnit = 2;
 constexpr int kDownRowsPerUnit = 4;
 // Output rows whose pieces one warp adds into the residual; a layer's counters count the finished rows of
@@ -209,7 +208,7 @@ struct FfnPlan {
 __host__ __device__ inline FfnPlan ffn_plan(const FfnArgs& a, const DownSplit& d) {
   FfnPlan p;
   p.d = d;
-  p.router_end = (a.router_rows + kRouterRowsPerUnit - 1) / kRouterRowsPerUnit;
+  p.router_end = a.router_rows;  // one router row per unit
   p.always_end = p.router_end + (a.always_inter + kNeuronsPerUnit - 1) / kNeuronsPerUnit;
   p.units_per_slot = (a.inter + kNeuronsPerUnit - 1) / kNeuronsPerUnit;
   p.routed_end = p.always_end + a.slots * p.units_per_slot;
@@ -311,20 +310,20 @@ __device__ void need_route(const FfnArgs& a, const RouterArgs& r, BlockRoute* sh
   }
 }
 
-// One router unit: logits of up to two router rows.
-__device__ void router_unit(const FfnArgs& a, int64_t u, const float* xs) {
-  const int64_t row = u * kRouterRowsPerUnit;
-  const int rows = int(min64(kRouterRowsPerUnit, a.router_rows - row));
-  float v0, v1 = 0.0f;
-  if (rows == 2)
-    warp_dot_2(a.router + row * a.hidden, xs, a.hidden, a.router + (row + 1) * a.hidden, xs, a.hidden, v0,
-               v1);
-  else
-    v0 = warp_dot_row(a.router + row * a.hidden, xs, a.hidden);
-  if ((threadIdx.x & 31) == 0) {
-    store_tagged(a.logits + row, v0, a.tag);
-    if (rows == 2) store_tagged(a.logits + row + 1, v1, a.tag);
+// One router unit: the logit of one router row, its two halves' loads in flight at once (the routing waits
+// for the last logit, so a router row costs one memory round trip instead of two).
+__device__ void router_unit(const FfnArgs& a, int64_t row, const float* xs) {
+  const bf16* w = a.router + row * a.hidden;
+  float v;
+  if (a.hidden % 16 == 0) {
+    const int64_t half = a.hidden / 2;
+    float v0, v1;
+    warp_dot_2(w, xs, half, w + half, xs + half, half, v0, v1);
+    v = v0 + v1;
+  } else {
+    v = warp_dot_row(w, xs, a.hidden);
   }
+  if ((threadIdx.x & 31) == 0) store_tagged(a.logits + row, v, a.tag);
 }
 
 // One gate/up unit: silu(gate . x) * (up . x) of up to two neurons of one matrix into h.
@@ -455,7 +454,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
     const int64_t u = int64_t(warp) * gridDim.x + blockIdx.x;
     const bf16 *ra = nullptr, *rb = nullptr;
     if (u < p.router_end) {
-      ra = a.router + u * kRouterRowsPerUnit * a.hidden;
+      ra = a.router + u * a.hidden;
     } else if (u < p.always_end) {
       const int64_t i = (u - p.router_end) * kNeuronsPerUnit;
       ra = a.always_gate + i * a.hidden;
