@@ -36,15 +36,6 @@ std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint64_t seed) {
   return ids;
 }
 
-SamplingParams greedy() {
-  SamplingParams p;
-  p.temperature = 0;
-  p.top_k = 0;
-  p.top_p = 1;
-  p.min_p = 0;
-  return p;
-}
-
 // A backend that returns NaN or garbage must not report a speed.
 void check_logits(const std::vector<float>& logits, const char* what) {
   for (float x : logits)
@@ -52,7 +43,7 @@ void check_logits(const std::vector<float>& logits, const char* what) {
 }
 
 int32_t first_token(const std::vector<float>& logits, std::span<const int32_t> history) {
-  return sample_token(logits, greedy(), history, 0, 0).token;
+  return sample_token(logits, SamplingParams::greedy(), history, 0, 0).token;
 }
 
 // `steps` greedy decode_sample steps from the cache's current length, each timed on its own (decode_sample
@@ -66,7 +57,7 @@ DecodeFigures time_decode(Backend& b, const ModelSpec& spec, std::vector<int32_t
   for (int64_t i = 0; i < steps; ++i) {
     history.push_back(token);
     const auto t0 = Clock::now();
-    SampleResult r = b.decode_sample(token, greedy(), history, uint64_t(i + 1), 0, nullptr);
+    SampleResult r = b.decode_sample(token, SamplingParams::greedy(), history, uint64_t(i + 1), 0, nullptr);
     t.push_back(since(t0));
     if (r.token < 0 || r.token >= spec.vocab_size)
       throw Error("bench: decode step " + std::to_string(i) + " sampled token " + std::to_string(r.token) +

@@ -64,7 +64,7 @@ struct DecodeBuffers {
   StepParams* params = nullptr;      // device copy of the host's StepParams
   SampleOut* sample = nullptr;       // sampler output
   uint8_t* seen = nullptr;           // [V] tokens present in the history (penalties)
-  float* split = nullptr;            // split-K partial sums (O projection, expert down projection)
+  float* split = nullptr;            // split-K partial sums of the attention output projection
   // The FFN kernel's counters and tagged values (see FfnArgs), one region zeroed at the start of a step.
   int32_t* ffn_counters = nullptr;  // [layers, ffn_counter_stride] completed rows per chunk
   int64_t ffn_counter_stride = 0;

@@ -415,12 +415,21 @@ void prepare_ffn_kernels(size_t max_smem, int sm_count) {
 }
 
 void launch_ffn(const FfnArgs& a, const RouterArgs& r, cudaStream_t s) {
-  const DownSplit d = down_split(a.slots, a.inter, a.always_inter, nullptr);
+  const DownSplit d = down_split(a.slots, a.inter, a.always_inter);
   const FfnPlan p = ffn_plan(a, d);
   const size_t smem = sizeof(float) * size_t((a.hidden + 3) / 4 * 4 + kWarps * ffn_warp_area(a, r, d));
   // Static assignment waits on units of other warps: the grid must be resident at once.
-  int per_sm = 0;
-  MOE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, ffn_kernel, kWarps * 32, smem));
+  // (Asked once per device and shared-memory size: launches without a graph come here every layer.)
+  thread_local int asked_device = -1;
+  thread_local size_t asked_smem = 0;
+  thread_local int per_sm = 0;
+  int device = 0;
+  MOE_CUDA_CHECK(cudaGetDevice(&device));
+  if (device != asked_device || smem != asked_smem) {
+    MOE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, ffn_kernel, kWarps * 32, smem));
+    asked_device = device;
+    asked_smem = smem;
+  }
   if (per_sm < 1) throw Error("CUDA decode: the FFN kernel does not fit on an SM");
   const unsigned blocks = unsigned(std::clamp<int64_t>((p.total + kWarps - 1) / kWarps, 1,
                                                        int64_t(std::min(per_sm, kBlocksPerSm)) * g_sm_count));

@@ -70,10 +70,9 @@ struct FfnArgs {
 // `piece` columns, the always-on MLP's row in pieces of `always_piece`.
 struct DownSplit {
   int64_t per_slot = 1, piece = 0, always_piece = 0, pieces = 0;
-  float* part = nullptr;  // [pieces, hidden]
 };
 // Column pieces of at most 2048 (multiples of 8, so 16-byte loads stay aligned).
-inline DownSplit down_split(int slots, int64_t inter, int64_t always_inter, float* part) {
+inline DownSplit down_split(int slots, int64_t inter, int64_t always_inter) {
   DownSplit d;
   d.per_slot = 0;
   if (slots > 0 && inter > 0) {
@@ -86,25 +85,22 @@ inline DownSplit down_split(int slots, int64_t inter, int64_t always_inter, floa
   d.always_piece = always > 1 ? (always_inter / always + 7) / 8 * 8 : always_inter;
   always = always_inter > 0 ? (always_inter + d.always_piece - 1) / d.always_piece : 0;
   d.pieces = slots * d.per_slot + always;
-  d.part = part;
   return d;
 }
-// Column pieces of a residual-adding GEMV with few rows: enough (row, piece) units to fill the GPU.
+// Column pieces of a residual-adding GEMV with few rows: enough (row, piece) units to fill the GPU, at most
+// kMaxSplitPieces.
+constexpr int kMaxSplitPieces = 8;
 inline int split_pieces(int64_t rows, int64_t cols) {
   if (cols % 8 != 0 || rows >= 8192) return 1;
   int p = 1;
-  while (p < 8 && rows * p < 8192 && cols / (p * 2) >= 256)
+  while (p < kMaxSplitPieces && rows * p < 8192 && cols / (p * 2) >= 256)
     p *= 2;
   return p;
-}
-// Floats of the split buffer a model needs.
-inline int64_t split_buffer_floats(int64_t hidden, int64_t max_pieces) {
-  return hidden * std::max<int64_t>(max_pieces, 8);
 }
 
 void prepare_gemv_kernels(size_t max_smem, int sm_count);
 void prepare_ffn_kernels(size_t max_smem, int sm_count);
-// y (=|+=) W norm(x); with `split_part` (a buffer of 8 * rows floats), a residual-adding GEMV with few rows
+// y (=|+=) W norm(x); with `split_part` (kMaxSplitPieces * rows floats), a residual-adding GEMV with few rows
 // runs split-K.
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
 // Ints of one layer's FFN counters (completed rows per chunk of output rows): zeroed before the step.

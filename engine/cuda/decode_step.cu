@@ -74,11 +74,11 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   take(b.seen, s.vocab_size);
   int64_t pieces = 0;
   for (const LayerSpec& l : s.layers)
-    pieces = std::max(pieces, l.moe ? down_split(int(s.top_k), s.moe_intermediate_size,
-                                                 s.shared_expert_intermediate_size, nullptr)
-                                          .pieces
-                                    : down_split(0, 0, s.intermediate_size, nullptr).pieces);
-  take(b.split, split_buffer_floats(H, pieces));
+    pieces = std::max(
+        pieces,
+        l.moe ? down_split(int(s.top_k), s.moe_intermediate_size, s.shared_expert_intermediate_size).pieces
+              : down_split(0, 0, s.intermediate_size).pieces);
+  take(b.split, kMaxSplitPieces * H);  // the attention output projection's split-K pieces
   // One region, zeroed at the start of every step.
   const size_t sync_start = used;
   b.ffn_counter_stride = ffn_counter_ints(H);

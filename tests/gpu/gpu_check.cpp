@@ -85,15 +85,6 @@ std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint64_t seed) {
   return ids;
 }
 
-SamplingParams greedy() {
-  SamplingParams p;
-  p.temperature = 0;
-  p.top_k = 0;
-  p.top_p = 1;
-  p.min_p = 0;
-  return p;
-}
-
 // The CPU oracle against the transformers logits recorded with the fixture.
 void check_oracle(const fs::path& dir) {
   auto model = Model::open(dir);
@@ -225,7 +216,8 @@ void check_parity(const std::string& name, const Model& model, const std::vector
   int64_t own = 0, cpu = 0;
   for (int64_t i = 0; i < n; ++i) {
     history.push_back(ids[size_t(i)]);
-    const SampleResult r = gpu->decode_sample(ids[size_t(i)], greedy(), history, uint64_t(i), 0, nullptr);
+    const SampleResult r =
+        gpu->decode_sample(ids[size_t(i)], SamplingParams::greedy(), history, uint64_t(i), 0, nullptr);
     own += r.token == argmax_row(dec, i, V);
     cpu += r.token == argmax_row(ref, i, V);
   }
@@ -283,8 +275,8 @@ void check_graphs(const std::string& name, const Model& model, const std::vector
   for (int64_t i = 0; i < gen; ++i) {
     ha.push_back(ta);
     hb.push_back(tb);
-    ta = graphs->decode_sample(ta, greedy(), ha, uint64_t(i), 0, nullptr).token;
-    tb = eager->decode_sample(tb, greedy(), hb, uint64_t(i), 0, nullptr).token;
+    ta = graphs->decode_sample(ta, SamplingParams::greedy(), ha, uint64_t(i), 0, nullptr).token;
+    tb = eager->decode_sample(tb, SamplingParams::greedy(), hb, uint64_t(i), 0, nullptr).token;
     gen_a.push_back(ta);
     gen_b.push_back(tb);
   }

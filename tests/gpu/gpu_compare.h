@@ -26,6 +26,29 @@ inline int64_t argmax_row(const std::vector<float>& v, int64_t row, int64_t V) {
   return std::max_element(begin, begin + V) - begin;
 }
 
+// Whether the k experts from index `at` on are the same set in both routing records.
+inline bool same_expert_set(const RoutingBatch& a, const RoutingBatch& b, size_t at, size_t k) {
+  std::vector<int32_t> x(a.experts.begin() + at, a.experts.begin() + at + k);
+  std::vector<int32_t> y(b.experts.begin() + at, b.experts.begin() + at + k);
+  std::sort(x.begin(), x.end());
+  std::sort(y.begin(), y.end());
+  return x == y;
+}
+
+// Adds the (position, MoE layer) pairs and those with identical top-k sets; records of different sizes
+// count as all different.
+inline void count_routing(const RoutingBatch& ref, const RoutingBatch& got, int64_t& pairs, int64_t& same) {
+  const size_t k = size_t(std::max<int64_t>(ref.top_k, 1));
+  if (ref.experts.size() != got.experts.size()) {
+    pairs += int64_t(ref.experts.size() / k);
+    return;
+  }
+  for (size_t i = 0; i + k <= ref.experts.size(); i += k) {
+    ++pairs;
+    same += same_expert_set(ref, got, i, k);
+  }
+}
+
 inline Compare compare(const std::vector<float>& ref, const std::vector<float>& got, int64_t V,
                        const RoutingBatch* rr = nullptr, const RoutingBatch* rg = nullptr) {
   Compare c;
@@ -43,22 +66,7 @@ inline Compare compare(const std::vector<float>& ref, const std::vector<float>& 
   c.rows = int64_t(ref.size()) / V;
   for (int64_t r = 0; r < c.rows; ++r)
     c.top1 += argmax_row(ref, r, V) == argmax_row(got, r, V);
-  if (rr && rg) {
-    if (rr->experts.size() != rg->experts.size()) {
-      c.route_pairs =
-          int64_t(rr->experts.size()) / std::max<int64_t>(rr->top_k, 1);  // all count as different
-      return c;
-    }
-    const size_t k = size_t(std::max<int64_t>(rr->top_k, 1));
-    for (size_t i = 0; i + k <= rr->experts.size(); i += k) {
-      std::vector<int32_t> x(rr->experts.begin() + i, rr->experts.begin() + i + k);
-      std::vector<int32_t> y(rg->experts.begin() + i, rg->experts.begin() + i + k);
-      std::sort(x.begin(), x.end());
-      std::sort(y.begin(), y.end());
-      ++c.route_pairs;
-      c.route_same += x == y;
-    }
-  }
+  if (rr && rg) count_routing(*rr, *rg, c.route_pairs, c.route_same);
   return c;
 }
 

@@ -36,6 +36,7 @@
 #include <cuda_runtime.h>
 
 #include "cuda/prefill_kernels.h"
+#include "gpu_compare.h"
 #include "moe/backend.h"
 #include "moe/error.h"
 #include "moe/model.h"
@@ -84,15 +85,9 @@ Compare compare(const std::vector<float>& ref, const std::vector<float>& got, in
     const int64_t per_pos = rr->n_moe_layers * rr->top_k, k = rr->top_k;
     for (int64_t r = 0; r < c.rows; ++r) {
       const int64_t pos = c.rows == rr->n_positions ? r : rr->n_positions - 1;
-      for (int64_t l = 0; l < rr->n_moe_layers; ++l) {
-        std::vector<int32_t> x(rr->experts.begin() + pos * per_pos + l * k,
-                               rr->experts.begin() + pos * per_pos + (l + 1) * k);
-        std::vector<int32_t> y(rg->experts.begin() + pos * per_pos + l * k,
-                               rg->experts.begin() + pos * per_pos + (l + 1) * k);
-        std::sort(x.begin(), x.end());
-        std::sort(y.begin(), y.end());
-        if (x != y) same_route[size_t(r)] = 0;
-      }
+      for (int64_t l = 0; l < rr->n_moe_layers; ++l)
+        if (!gpucheck::same_expert_set(*rr, *rg, size_t(pos * per_pos + l * k), size_t(k)))
+          same_route[size_t(r)] = 0;
     }
   }
   double err = 0, err_same = 0, mx = 0;
@@ -105,22 +100,9 @@ Compare compare(const std::vector<float>& ref, const std::vector<float>& got, in
   }
   c.rel = mx > 0 ? err / mx : err;
   c.rel_same = mx > 0 ? err_same / mx : err_same;
-  for (int64_t r = 0; r < c.rows; ++r) {
-    auto a = std::max_element(ref.begin() + r * V, ref.begin() + (r + 1) * V) - (ref.begin() + r * V);
-    auto b = std::max_element(got.begin() + r * V, got.begin() + (r + 1) * V) - (got.begin() + r * V);
-    c.top1 += a == b;
-  }
-  if (rr && rg && rr->experts.size() == rg->experts.size()) {
-    const int64_t k = rr->top_k;
-    for (size_t i = 0; i + size_t(k) <= rr->experts.size(); i += size_t(k)) {
-      std::vector<int32_t> x(rr->experts.begin() + i, rr->experts.begin() + i + k);
-      std::vector<int32_t> y(rg->experts.begin() + i, rg->experts.begin() + i + k);
-      std::sort(x.begin(), x.end());
-      std::sort(y.begin(), y.end());
-      ++c.route_pairs;
-      c.route_same += x == y;
-    }
-  }
+  for (int64_t r = 0; r < c.rows; ++r)
+    c.top1 += gpucheck::argmax_row(ref, r, V) == gpucheck::argmax_row(got, r, V);
+  if (rr && rg) gpucheck::count_routing(*rr, *rg, c.route_pairs, c.route_same);
   return c;
 }
 

@@ -20,6 +20,16 @@ struct SamplingParams {
   double repetition_penalty = 1.0;  // 1: off; as transformers: logit > 0 ? logit / p : logit * p
   double presence_penalty = 0.0;    // subtracted once from every token already present
   uint64_t seed = 0;
+
+  // Arg-max with every filter off (benchmarks and checks that compare tokens).
+  static SamplingParams greedy() {
+    SamplingParams p;
+    p.temperature = 0;
+    p.top_k = 0;
+    p.top_p = 1;
+    p.min_p = 0;
+    return p;
+  }
 };
 
 // Philox-4x32-10 (Salmon et al., SC'11), as in Random123: the four 32-bit outputs of a counter under a key.
