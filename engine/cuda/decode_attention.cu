@@ -17,14 +17,43 @@
 namespace moe::cuda {
 namespace {
 
+// cos and sin of pair i at position `pos`, scaled.
+__device__ __forceinline__ float2 rope_factor(int i, int pos, const float* inv_freq, float scale) {
+  const float angle = float(pos) * inv_freq[i];  // float32 product, as transformers forms it
+  return make_float2(float(cos(double(angle))) * scale, float(sin(double(angle))) * scale);
+}
+
 // Rotates pairs of v (shared memory) in place for position `pos`; all threads call it.
 __device__ void rope_inplace(float* v, int rot, int pos, const float* inv_freq, float scale,
                              bool interleaved) {
   const int half = rot / 2;
   __syncthreads();
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const float angle = float(pos) * inv_freq[i];  // float32 product, as transformers forms it
-    const float c = float(cos(double(angle))) * scale, s = float(sin(double(angle))) * scale;
+    const float2 f = rope_factor(i, pos, inv_freq, scale);
+    const int ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
+    const float x0 = v[ia], x1 = v[ib];
+    v[ia] = x0 * f.x - x1 * f.y;
+    v[ib] = x1 * f.x + x0 * f.y;
+  }
+  __syncthreads();
+}
+
+// The rotary factors of position `pos` for `rot` dimensions: cos into cs[0, rot / 2), sin after them.
+__device__ void rope_factors(float* cs, int rot, int pos, const float* inv_freq, float scale) {
+  const int half = rot / 2;
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    const float2 f = rope_factor(i, pos, inv_freq, scale);
+    cs[i] = f.x;
+    cs[half + i] = f.y;
+  }
+}
+
+// Rotates pairs of v (shared memory) in place with factors from rope_factors; all threads call it.
+__device__ void rope_apply(float* v, int rot, const float* cs, bool interleaved) {
+  const int half = rot / 2;
+  __syncthreads();
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    const float c = cs[i], s = cs[half + i];
     const int ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
     const float x0 = v[ia], x1 = v[ib];
     v[ia] = x0 * c - x1 * s;
@@ -46,8 +75,9 @@ constexpr int kMaxHead = 1024;
 
 // One block per q head, k head and v head.
 __global__ void __launch_bounds__(kPrepThreads) attn_prep_kernel(AttnPrepArgs a) {
-  pdl_begin();
   __shared__ float v[kMaxHead];
+  __shared__ float norm_w[kMaxHead];  // this head's norm weights
+  __shared__ float cs[kMaxHead];      // rotary factors
   __shared__ float scratch[33];
   const int b = blockIdx.x, pos = a.params->pos;
   const int q_rows = a.nh * a.hd, k_rows = a.nkv * a.hd;
@@ -60,22 +90,29 @@ __global__ void __launch_bounds__(kPrepThreads) attn_prep_kernel(AttnPrepArgs a)
   } else {
     kind = 2, head = b - a.nh - a.nkv, n = a.vd, src = a.qkv + q_rows + k_rows + head * a.vd;
   }
+  // Before waiting for the projection (the previous kernel): the rotary factors and the norm weights.
+  const float* norm = kind == 0 ? a.q_norm : kind == 1 ? a.k_norm : nullptr;
+  if (kind < 2) rope_factors(cs, a.hd, pos, a.inv_freq, a.cos_sin_scale);
+  if (norm) {
+    const float* w = a.norm_full ? norm + head * a.hd : norm;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+      norm_w[i] = w[i];
+  }
+  pdl_begin();
   for (int i = threadIdx.x; i < n; i += blockDim.x)
     v[i] = src[i];
-  const float* norm = kind == 0 ? a.q_norm : kind == 1 ? a.k_norm : nullptr;
   if (norm) {
     const float* region = a.norm_full ? (kind == 0 ? a.qkv : a.qkv + q_rows) : src;
     const int count = a.norm_full ? (kind == 0 ? q_rows : k_rows) : n;
-    const float ss = block_sum_squares(region, count, scratch);
+    const float ss = block_sum_squares(region, count, scratch);  // its barriers publish norm_w
     const float inv = float(1.0 / sqrt(double(ss) / double(count) + double(a.eps)));
-    const float* w = a.norm_full ? norm + head * a.hd : norm;
     for (int i = threadIdx.x; i < n; i += blockDim.x)
-      v[i] = w[i] * (v[i] * inv);
+      v[i] = norm_w[i] * (v[i] * inv);
   }
   if (a.clip > 0)
     for (int i = threadIdx.x; i < n; i += blockDim.x)
       v[i] = fminf(fmaxf(v[i], -a.clip), a.clip);
-  if (kind < 2) rope_inplace(v, a.hd, pos, a.inv_freq, a.cos_sin_scale, a.interleaved);
+  if (kind < 2) rope_apply(v, a.hd, cs, a.interleaved);
   __syncthreads();
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
     if (kind == 0)
@@ -230,9 +267,13 @@ __device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
 // softmax per head (one warp per head: one max and one sum per tile, not per key); values: lanes own 4
 // dimensions each for all GB heads, KG groups of threads take every KG-th position and are summed at the end.
 // All sums in fp32.
+// Which rows of a tile load_tile copies: all, all but this step's position (before the wait for the
+// previous kernel, which writes that row), or only that one.
+enum class TileRows { All, BeforePos, OnlyPos };
+
 template <int GB, int NT, bool Wide, int EQ, int NBUF>
 __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
-  pdl_begin();
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
   extern __shared__ __align__(16) unsigned char smem[];
   constexpr int QL = Wide ? 128 : 32, KG = NT / QL, NW = NT / 32, HW = (GB + NW - 1) / NW;
   constexpr int P = NT / (GB * kTile) > 1 ? NT / (GB * kTile) : 1;
@@ -260,44 +301,58 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
   const int64_t j0 = first + s * chunk, j1 = min(j0 + chunk, int64_t(pos) + 1);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
-  for (int i = tid; i < GB * L.hdp; i += NT) {
-    const int g = i / L.hdp, d = i % L.hdp;
-    qs[i] = g < nheads && d < a.hd ? a.q[int64_t(h0 + g) * a.hd + d] * a.scale : 0.0f;
-  }
   const bf16* kbase = a.k + int64_t(kvh) * a.hd;
   const bf16* vbase = a.v + int64_t(kvh) * a.vd;
   const bool vec = ((a.hd | a.vd | a.k_stride | a.v_stride) & 7) == 0 &&
                    ((reinterpret_cast<uintptr_t>(a.k) | reinterpret_cast<uintptr_t>(a.v)) & 15) == 0;
-  auto load_tile = [&](int buf, int64_t t0) {
+  auto load_tile = [&](int buf, int64_t t0, TileRows which) {
     const int rows = int(min(int64_t(kTile), j1 - t0));
+    const auto wanted = [&](int r) {
+      return which == TileRows::All || (which == TileRows::BeforePos) == (t0 + r != pos);
+    };
     bf16* kd = kb + buf * kTile * L.ks;
     bf16* vd = vb + buf * kTile * vss;
     if (vec) {
       const int kc = L.hdp / 8;
       for (int i = tid; i < kTile * kc; i += NT) {
         const int r = i / kc, c = i % kc;
-        cp_async16(kd + r * L.ks + c * 8, kbase + (t0 + (r < rows ? r : 0)) * a.k_stride + c * 8, r < rows);
+        if (wanted(r))
+          cp_async16(kd + r * L.ks + c * 8, kbase + (t0 + (r < rows ? r : 0)) * a.k_stride + c * 8, r < rows);
       }
       if (!shared_kv) {
         const int vc = L.vdp / 8;
         for (int i = tid; i < kTile * vc; i += NT) {
           const int r = i / vc, c = i % vc;
-          cp_async16(vd + r * L.vs + c * 8, vbase + (t0 + (r < rows ? r : 0)) * a.v_stride + c * 8, r < rows);
+          if (wanted(r))
+            cp_async16(vd + r * L.vs + c * 8, vbase + (t0 + (r < rows ? r : 0)) * a.v_stride + c * 8,
+                       r < rows);
         }
       }
     } else {  // odd head sizes: element by element, zeros past the head and the split
       for (int i = tid; i < kTile * L.hdp; i += NT) {
         const int r = i / L.hdp, d = i % L.hdp;
-        kd[r * L.ks + d] = r < rows && d < a.hd ? kbase[(t0 + r) * a.k_stride + d] : __float2bfloat16(0.0f);
+        if (wanted(r))
+          kd[r * L.ks + d] = r < rows && d < a.hd ? kbase[(t0 + r) * a.k_stride + d] : __float2bfloat16(0.0f);
       }
       if (!shared_kv)
         for (int i = tid; i < kTile * L.vdp; i += NT) {
           const int r = i / L.vdp, d = i % L.vdp;
-          vd[r * L.vs + d] = r < rows && d < a.vd ? vbase[(t0 + r) * a.v_stride + d] : __float2bfloat16(0.0f);
+          if (wanted(r))
+            vd[r * L.vs + d] =
+                r < rows && d < a.vd ? vbase[(t0 + r) * a.v_stride + d] : __float2bfloat16(0.0f);
         }
     }
     cp_async_commit();
   };
+  // The first tile's cached rows before this step's position were written by earlier steps: they are
+  // fetched while the previous kernel drains. Then the new position's row (the preparation kernel's) and q.
+  load_tile(0, j0, TileRows::BeforePos);
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  load_tile(0, j0, TileRows::OnlyPos);
+  for (int i = tid; i < GB * L.hdp; i += NT) {
+    const int g = i / L.hdp, d = i % L.hdp;
+    qs[i] = g < nheads && d < a.hd ? a.q[int64_t(h0 + g) * a.hd + d] * a.scale : 0.0f;
+  }
 
   float m_run[HW], l_run[HW];
 #pragma unroll
@@ -318,7 +373,6 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
   const unsigned pmask = P >= 32 ? kFullMask : ((1u << P) - 1) << (lane & ~(P - 1));
 
   const int ntiles = int((j1 - j0 + kTile - 1) / kTile);
-  if constexpr (NBUF == 2) load_tile(0, j0);
   for (int it = 0; it < ntiles; ++it) {
     const int64_t t0 = j0 + int64_t(it) * kTile;
     const int rows = int(min(int64_t(kTile), j1 - t0));
@@ -326,13 +380,13 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
     if constexpr (NBUF == 2) {
       buf = it & 1;
       if (it + 1 < ntiles) {
-        load_tile(buf ^ 1, t0 + kTile);  // that buffer's previous tile was finished before the last barrier
+        load_tile(buf ^ 1, t0 + kTile, TileRows::All);  // that buffer's last tile was done before the barrier
         cp_async_wait<1>();
       } else {
         cp_async_wait<0>();
       }
     } else {
-      load_tile(0, t0);
+      if (it > 0) load_tile(0, t0, TileRows::All);
       cp_async_wait<0>();
     }
     __syncthreads();

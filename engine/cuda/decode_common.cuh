@@ -205,15 +205,21 @@ __device__ __forceinline__ void pdl_begin() {
 }
 
 // For kernels whose first weights do not depend on the previous kernel: let the successor launch, ask L2
-// for `n` elements of up to two weight rows (one 128-byte line per lane and step), then wait. The
-// prefetches run while the previous kernel drains.
-__device__ __forceinline__ void pdl_begin_prefetching(const bf16* row_a, const bf16* row_b, int64_t n) {
+// for `n` elements of up to two weight rows (one 128-byte line per lane and step) and for the norm weights
+// (by the first block only: they are a DRAM miss, as every step streams far more than L2 holds, and all
+// blocks asking for the same lines congest them), then wait. The prefetches run while the previous kernel
+// drains.
+__device__ __forceinline__ void pdl_begin_prefetching(const bf16* row_a, const bf16* row_b, int64_t n,
+                                                      const float* norm = nullptr, int64_t norm_n = 0) {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
   const int lane = threadIdx.x & 31;
   for (int64_t c = int64_t(lane) * 64; c < n; c += 32 * 64) {
     if (row_a) asm volatile("prefetch.global.L2 [%0];" ::"l"(row_a + c));
     if (row_b) asm volatile("prefetch.global.L2 [%0];" ::"l"(row_b + c));
   }
+  if (norm && blockIdx.x == 0 && threadIdx.x < 32)
+    for (int64_t c = int64_t(lane) * 32; c < norm_n; c += 32 * 32)
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(norm + c));
   asm volatile("griddepcontrol.wait;" ::: "memory");
 }
 

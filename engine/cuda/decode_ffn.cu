@@ -357,7 +357,7 @@ __device__ bool finish_chunk(const FfnArgs& a, const FfnPlan& p, int64_t chunk, 
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
     ffn_kernel(FfnArgs a, RouterArgs r, DownSplit d) {
   const FfnPlan p = ffn_plan(a, d);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
   {  // the first units are router rows and the always-on MLP: their weights can be fetched before the wait
     const int64_t u = int64_t(warp) * gridDim.x + blockIdx.x;
     const bf16 *ra = nullptr, *rb = nullptr;
@@ -368,7 +368,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
       ra = a.always_gate + i * a.hidden;
       rb = a.always_up + i * a.hidden;
     }
-    pdl_begin_prefetching(ra, rb, a.hidden);
+    pdl_begin_prefetching(ra, rb, a.hidden, a.ffn_norm, a.hidden);
   }
   extern __shared__ float smem[];
   __shared__ float scratch[33];

@@ -25,29 +25,30 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_kernel(GemvArg
   {
     const int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), r2 = r + int64_t(gridDim.x) * kWarps;
     pdl_begin_prefetching(r < a.rows ? a.w + r * a.cols : nullptr, r2 < a.rows ? a.w + r2 * a.cols : nullptr,
-                          a.cols);
+                          a.cols, a.norm_w, a.cols);
   }
   extern __shared__ float xs[];
   __shared__ float scratch[33];
   load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
   const int64_t stride = int64_t(gridDim.x) * kWarps;
   const bool lead = (threadIdx.x & 31) == 0;
-  auto store = [&](int64_t r, float acc) {
-    if (a.bias) acc += a.bias[r];
-    a.y[r] = Add ? a.y[r] + acc : acc;
-  };
+  // The bias is loaded before the row's dot product, so that its round trip is not added after it.
+  auto bias = [&](int64_t r) { return lead && a.bias ? a.bias[r] : 0.0f; };
+  auto store = [&](int64_t r, float acc, float b) { a.y[r] = Add ? a.y[r] + (acc + b) : acc + b; };
   for (int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); r < a.rows; r += 2 * stride) {
     const int64_t r2 = r + stride;
     if (r2 < a.rows) {
+      const float b1 = bias(r), b2 = bias(r2);
       float v1, v2;
       warp_dot_2rows(a.w + r * a.cols, a.w + r2 * a.cols, xs, a.cols, v1, v2);
       if (lead) {
-        store(r, v1);
-        store(r2, v2);
+        store(r, v1, b1);
+        store(r2, v2, b2);
       }
     } else {
+      const float b1 = bias(r);
       const float v = warp_dot_row(a.w + r * a.cols, xs, a.cols);
-      if (lead) store(r, v);
+      if (lead) store(r, v, b1);
     }
   }
 }
