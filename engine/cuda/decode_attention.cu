@@ -528,10 +528,12 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
 }
 
 // grid (nh, ceil(vd / 32)), 256 threads: merges the splits of this step for one head and 32 dimensions.
-// The splits' maxima and sums are read in parallel into shared memory first; then warp w sums splits w,
-// w + 8, ... (lane = dimension, coalesced), and the eight warps' sums are added in a fixed order: at 8k
-// positions a thread walking all ~200 splits alone waited on ~25 rounds of L2 loads.
+// Warp w sums splits w, w + 8, ... (lane = dimension, coalesced), and the eight warps' sums are added in a
+// fixed order: at 8k positions a thread walking all ~200 splits alone waited on ~25 rounds of L2 loads.
+// The first kPrefetch values of each lane, the splits' maxima and their sums are all loaded before the
+// reduction of the maxima, so a step's usual ~33 splits cost one round trip of loads, not three.
 constexpr int kCombineWarps = 8;
+constexpr int kPrefetch = 8;
 __global__ void __launch_bounds__(kCombineWarps * 32) attn_combine_kernel(AttnDecodeArgs a) {
   pdl_begin();
   __shared__ float weight[kMaxSplits];
@@ -542,10 +544,22 @@ __global__ void __launch_bounds__(kCombineWarps * 32) attn_combine_kernel(AttnDe
   split_plan(a, pos, first, chunk, n);
   const int64_t stride = int64_t(a.nh) * (a.vd + 2);
   const float* base = a.partial + int64_t(h) * (a.vd + 2);
-  float mx = -INFINITY;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const float m = base[i * stride + a.vd];
-    weight[i] = m;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int d = blockIdx.y * 32 + lane;
+  float value[kPrefetch];
+#pragma unroll
+  for (int k = 0; k < kPrefetch; ++k) {
+    const int64_t i = warp + int64_t(kCombineWarps) * k;
+    value[k] = i < n && d < a.vd ? base[i * stride + d] : 0.0f;
+  }
+  float mx = -INFINITY, l = 0.0f;
+  float sums[kMaxSplits / (kCombineWarps * 32)];  // each thread's splits' sums, loaded with the maxima
+#pragma unroll
+  for (int k = 0; k < kMaxSplits / (kCombineWarps * 32); ++k) {
+    const int64_t i = threadIdx.x + int64_t(blockDim.x) * k;
+    const float m = i < n ? base[i * stride + a.vd] : -INFINITY;
+    sums[k] = i < n ? base[i * stride + a.vd + 1] : 0.0f;
+    if (i < n) weight[i] = m;
     mx = fmaxf(mx, m);
   }
   // Block maximum via the sum helper's scratch: max of maxima.
@@ -555,19 +569,25 @@ __global__ void __launch_bounds__(kCombineWarps * 32) attn_combine_kernel(AttnDe
   float M = -INFINITY;
   for (int w = 0; w < kCombineWarps; ++w)
     M = fmaxf(M, scratch[w]);
-  float l = 0.0f;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const float w = expf(weight[i] - M);
-    weight[i] = w;
-    l += base[i * stride + a.vd + 1] * w;
+#pragma unroll
+  for (int k = 0; k < kMaxSplits / (kCombineWarps * 32); ++k) {
+    const int64_t i = threadIdx.x + int64_t(blockDim.x) * k;
+    if (i < n) {
+      const float w = expf(weight[i] - M);
+      weight[i] = w;
+      l += sums[k] * w;
+    }
   }
   const float L = block_sum(l, scratch);  // its barriers also publish weight[]
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int d = blockIdx.y * 32 + lane;
   float sum = 0.0f;
   if (d < a.vd) {
+#pragma unroll
+    for (int k = 0; k < kPrefetch; ++k) {
+      const int64_t i = warp + int64_t(kCombineWarps) * k;
+      if (i < n) sum += value[k] * weight[i];
+    }
 #pragma unroll 4
-    for (int64_t i = warp; i < n; i += kCombineWarps)
+    for (int64_t i = warp + int64_t(kCombineWarps) * kPrefetch; i < n; i += kCombineWarps)
       sum += base[i * stride + d] * weight[i];
   }
   part[warp][lane] = sum;

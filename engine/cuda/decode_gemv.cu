@@ -85,15 +85,22 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-// y[r] += sum over pieces of part[piece][r] (+ bias[r]).
+// y[r] += sum over pieces of part[piece][r] (+ bias[r]). The loop has a fixed bound so that every load is
+// issued before the first add (one round trip instead of one per piece).
 __global__ void reduce_add_kernel(float* y, const float* part, int pieces, int64_t rows, const float* bias) {
   pdl_begin();
   const int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (r >= rows) return;
+  float v[kMaxSplitPieces];
+#pragma unroll
+  for (int p = 0; p < kMaxSplitPieces; ++p)
+    v[p] = p < pieces ? part[p * rows + r] : 0.0f;
+  const float y0 = y[r];
   float acc = bias ? bias[r] : 0.0f;
-  for (int p = 0; p < pieces; ++p)
-    acc += part[p * rows + r];
-  y[r] += acc;
+#pragma unroll
+  for (int p = 0; p < kMaxSplitPieces; ++p)
+    if (p < pieces) acc += v[p];
+  y[r] = y0 + acc;
 }
 
 int g_sm_count = 132;
