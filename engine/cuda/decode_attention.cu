@@ -62,7 +62,7 @@ __device__ void rope_apply(float* v, int rot, const float* cs, bool interleaved)
   __syncthreads();
 }
 
-// Sum of squares of n floats (global), by the whole block.
+// Sum of squares of n floats (global or shared memory), by the whole block.
 __device__ float block_sum_squares(const float* x, int n, float* scratch) {
   float ss = 0.0f;
   for (int i = threadIdx.x; i < n; i += blockDim.x)
@@ -102,9 +102,11 @@ __global__ void __launch_bounds__(kPrepThreads) attn_prep_kernel(AttnPrepArgs a)
   for (int i = threadIdx.x; i < n; i += blockDim.x)
     v[i] = src[i];
   if (norm) {
-    const float* region = a.norm_full ? (kind == 0 ? a.qkv : a.qkv + q_rows) : src;
+    // Over all heads: the projection's region, read from global; per head: the copy just made (each thread
+    // reads the entries it wrote; the sum's barriers publish norm_w).
+    const float* region = a.norm_full ? (kind == 0 ? a.qkv : a.qkv + q_rows) : v;
     const int count = a.norm_full ? (kind == 0 ? q_rows : k_rows) : n;
-    const float ss = block_sum_squares(region, count, scratch);  // its barriers publish norm_w
+    const float ss = block_sum_squares(region, count, scratch);
     const float inv = float(1.0 / sqrt(double(ss) / double(count) + double(a.eps)));
     for (int i = threadIdx.x; i < n; i += blockDim.x)
       v[i] = norm_w[i] * (v[i] * inv);

@@ -58,10 +58,8 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_kernel(GemvArg
 // a fixed order) into y. Spreads a 2048-row matrix over all SMs instead of one wave of 128 blocks.
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_split_kernel(GemvArgs a, int pieces, int64_t piece, float* part) {
-  pdl_begin();
   extern __shared__ float xs[];
   __shared__ float scratch[33];
-  load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
   const int64_t units = int64_t(pieces) * a.rows, stride = int64_t(gridDim.x) * kWarps;
   auto unit = [&](int64_t u, const bf16*& w, const float*& x, int64_t& n) {
     const int64_t p = u / a.rows, r = u % a.rows, c0 = p * piece;
@@ -69,6 +67,16 @@ __global__ void __launch_bounds__(kWarps * 32)
     x = xs + c0;
     n = min(piece, a.cols - c0);
   };
+  {  // the weights do not depend on the previous kernel: a warp's first two units go to L2 before the wait
+    const int64_t u = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5), u2 = u + stride;
+    const bf16 *w1 = nullptr, *w2 = nullptr;
+    const float* x;
+    int64_t n1 = 0, n2 = 0;
+    if (u < units) unit(u, w1, x, n1);
+    if (u2 < units) unit(u2, w2, x, n2);
+    pdl_begin_prefetching(w1, w2, std::max(n1, n2), a.norm_w, a.cols);
+  }
+  load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
   for (int64_t u = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); u < units; u += 2 * stride) {
     const int64_t u2 = u + stride < units ? u + stride : u;
     const bf16 *w1, *w2;
