@@ -202,8 +202,10 @@ __device__ void need_route(const FfnArgs& a, const RouterArgs& r, BlockRoute* sh
       __threadfence_block();
       if (lane == 0) atomicExch(&shared->state, 2);
     } else {
-      while (atomicAdd(&shared->state, 0) != 2)
-        __nanosleep(32);
+      // A plain load and a long sleep: an atomic in the loop took issue slots and shared-memory bandwidth
+      // from the warps still streaming weights.
+      while (*reinterpret_cast<volatile int*>(&shared->state) != 2)
+        __nanosleep(256);
       __threadfence_block();
     }
     route.expert = lane < r.top_k ? shared->experts[lane] : 0;
@@ -341,14 +343,22 @@ __device__ bool finish_chunk(const FfnArgs& a, const FfnPlan& p, int64_t chunk, 
   const int n = int(min64(kChunkRows, a.hidden - r0));
   if (__shfl_sync(kFullMask, before, 0) + rows != n * int(p.d.pieces)) return false;
   const int lane = threadIdx.x & 31;
+  float x[kChunkRows / 32];  // the residual, loaded alongside the pieces rather than after them
+#pragma unroll
+  for (int k = 0; k < kChunkRows / 32; ++k)
+    x[k] = lane + 32 * k < n ? a.x[r0 + lane + 32 * k] : 0.0f;
   // scratch[q * n + i]: piece q, row r0 + i
   load_tagged(scratch, p.d.pieces * n, a.tag,
               [&](int64_t j) { return a.part + (j / n) * a.hidden + r0 + j % n; });
-  for (int i = lane; i < n; i += 32) {
-    float acc = 0.0f;
-    for (int64_t q = 0; q < p.d.pieces; ++q)
-      acc += scratch[q * n + i];
-    a.out[r0 + i] = a.x[r0 + i] + acc;
+#pragma unroll
+  for (int k = 0; k < kChunkRows / 32; ++k) {
+    const int i = lane + 32 * k;
+    if (i < n) {
+      float acc = 0.0f;
+      for (int64_t q = 0; q < p.d.pieces; ++q)
+        acc += scratch[q * n + i];
+      a.out[r0 + i] = x[k] + acc;
+    }
   }
   __syncwarp();
   return true;
