@@ -39,13 +39,22 @@ __device__ __forceinline__ void store_tagged(uint64_t* p, float v, int32_t tag) 
   *p = uint64_t(__float_as_uint(v)) | uint64_t(uint32_t(tag)) << 32;
 }
 
+// Repeats pass() (one read of every value a warp waits for, true in a lane when all its values carried the
+// tag) until it holds in every lane.
+template <class Pass>
+__device__ __forceinline__ void until_tagged(Pass pass) {
+  while (!__all_sync(kFullMask, pass()))
+    __nanosleep(100);
+  __syncwarp();
+}
+
 // Reads n tagged values into dst (every lane of the warp a share), waiting until all carry `tag`; value i
 // is at address(i). Sixteen loads per lane are in flight at once.
 template <class Address>
 __device__ __forceinline__ void load_tagged(float* dst, int64_t n, int32_t tag, Address address) {
   constexpr int kBatch = 16;
   const int lane = threadIdx.x & 31;
-  for (;;) {
+  until_tagged([&] {
     bool ready = true;
     for (int64_t base = lane; base < n; base += 32 * kBatch) {
       uint64_t t[kBatch];
@@ -63,10 +72,8 @@ __device__ __forceinline__ void load_tagged(float* dst, int64_t n, int32_t tag, 
         }
       }
     }
-    if (__all_sync(kFullMask, ready)) break;
-    __nanosleep(100);
-  }
-  __syncwarp();
+    return ready;
+  });
 }
 
 // Contiguous values: two per 16-byte load when aligned, 24 per lane in flight (a piece of 1,408 neurons in
@@ -80,7 +87,7 @@ __device__ __forceinline__ void load_tagged(float* dst, const uint64_t* src, int
   const int lane = threadIdx.x & 31;
   const int64_t pairs = n / 2;
   const ulonglong2* src2 = reinterpret_cast<const ulonglong2*>(src);
-  for (;;) {
+  until_tagged([&] {
     bool ready = true;
     for (int64_t base = lane; base < pairs; base += 32 * kBatch) {
       ulonglong2 t[kBatch];
@@ -99,10 +106,8 @@ __device__ __forceinline__ void load_tagged(float* dst, const uint64_t* src, int
         }
       }
     }
-    if (__all_sync(kFullMask, ready)) break;
-    __nanosleep(100);
-  }
-  __syncwarp();
+    return ready;
+  });
 }
 
 // Where the units of the list start, and the shape of the down projection's pieces.

@@ -75,16 +75,6 @@ std::vector<int32_t> read_ids(const fs::path& dir) {
   return nlohmann::json::parse(in).get<std::vector<int32_t>>();
 }
 
-std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint64_t seed) {
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (auto& id : ids) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    id = int32_t((s >> 33) % uint64_t(vocab));
-  }
-  return ids;
-}
-
 // The CPU oracle against the transformers logits recorded with the fixture.
 void check_oracle(const fs::path& dir) {
   auto model = Model::open(dir);
@@ -404,7 +394,7 @@ int main(int argc, char** argv) {
         const fs::path dir = write_real_shape(preset, 2);
         std::printf("(%s: random bf16 checkpoint written in %.1f s)\n", name.c_str(), now_s() - w0);
         auto model = Model::open(dir);
-        const auto ids = random_ids(192, model->spec().vocab_size, 5);
+        const auto ids = gpu_check_ids(192, model->spec().vocab_size, 5);
         const NoiseFloor floor = noise_floor(dir, ids);
         row("cpu noise floor: " + name, floor.c.finite,
             describe(floor.c) + " (cpu vs cpu, 1/12-ulp weight noise)");
@@ -413,7 +403,7 @@ int main(int argc, char** argv) {
         check_group(name + " overall, prefill", g.forward, &floor);
         check_group(name + " overall, decode steps", g.decode, &floor);
         check_group(name + " overall, decode_sample tokens", g.sampled, &floor);
-        check_graphs(name, *model, random_ids(32, model->spec().vocab_size, 6));
+        check_graphs(name, *model, gpu_check_ids(32, model->spec().vocab_size, 6));
         fs::remove_all(dir);
       });
     }

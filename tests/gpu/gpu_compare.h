@@ -21,6 +21,21 @@ struct Compare {
   bool finite = true;  // every value of `got` written and finite (outputs are poisoned with NaN first)
 };
 
+// n token ids below vocab from a 64-bit LCG that starts at `state` (both checks draw their ids with it).
+inline std::vector<int32_t> lcg_ids(int64_t n, int64_t vocab, uint64_t state) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (auto& id : ids) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    id = int32_t((state >> 33) % uint64_t(vocab));
+  }
+  return ids;
+}
+
+// moe-gpu-check's ids for `seed` (moe-prefill-check's ablation reuses its DeepSeek cases).
+inline std::vector<int32_t> gpu_check_ids(int64_t n, int64_t vocab, uint64_t seed) {
+  return lcg_ids(n, vocab, seed * 0x9E3779B97F4A7C15ull + 1);
+}
+
 inline int64_t argmax_row(const std::vector<float>& v, int64_t row, int64_t V) {
   const auto begin = v.begin() + row * V;
   return std::max_element(begin, begin + V) - begin;

@@ -349,13 +349,25 @@ void check_attention_kernels() {
 }
 
 std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint64_t seed) {
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
-  for (auto& id : ids) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    id = int32_t((s >> 33) % uint64_t(vocab));
+  return gpucheck::lcg_ids(n, vocab, seed * 6364136223846793005ull + 1442695040888963407ull);
+}
+
+// A random bf16 checkpoint of a real shape cut to 2 layers with `vocab` entries, in a fresh temporary
+// folder; `window`: with Qwen1.5's sliding window (100 positions) on.
+fs::path write_two_layer_checkpoint(const std::string& preset, const std::string& name, int64_t vocab,
+                                    uint64_t seed, bool window) {
+  auto cfg = preset_config(preset);
+  cfg["num_hidden_layers"] = 2;
+  cfg["vocab_size"] = vocab;
+  if (window) {
+    cfg["use_sliding_window"] = true;
+    cfg["sliding_window"] = 100;
+    cfg["max_window_layers"] = 28;
   }
-  return ids;
+  const fs::path dir = fs::temp_directory_path() / name;
+  fs::remove_all(dir);
+  write_random_checkpoint(dir, cfg, seed, DType::BF16);
+  return dir;
 }
 
 double now_ms() {
@@ -462,18 +474,9 @@ void bench_shape(const std::string& preset, int64_t n, int reps, const std::vect
 void real_shape_check(const std::string& preset, const std::string& label, const std::vector<int>& variants,
                       int64_t mla_seg, int64_t kv_seg = 0) {
   try {
-    auto cfg = preset_config(preset);
-    cfg["num_hidden_layers"] = 2;
-    cfg["vocab_size"] = 2048;
-    if (preset == "qwen1.5-moe-a2.7b") {
-      cfg["use_sliding_window"] = true;
-      cfg["sliding_window"] = 100;
-      cfg["max_window_layers"] = 28;
-    }
-    const fs::path dir = fs::temp_directory_path() / ("moe-prefill-check-" + preset);
-    fs::remove_all(dir);
     const double t0 = now_ms();
-    write_random_checkpoint(dir, cfg, 7, DType::BF16);
+    const fs::path dir = write_two_layer_checkpoint(preset, "moe-prefill-check-" + preset, 2048, 7,
+                                                    preset == "qwen1.5-moe-a2.7b");
     auto model = Model::open(dir);
     std::printf("(2-layer %s checkpoint written in %.1f s)\n", preset.c_str(), (now_ms() - t0) / 1e3);
     Totals t;
@@ -512,32 +515,13 @@ struct AblationCase {
   fs::path dir;
 };
 
-std::vector<int32_t> gpu_check_ids(int64_t n, int64_t vocab, uint64_t seed) {  // moe-gpu-check's ids
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (auto& id : ids) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    id = int32_t((s >> 33) % uint64_t(vocab));
-  }
-  return ids;
-}
-
 void ablate() {
   std::vector<AblationCase> cases;
   auto add = [&](const std::string& name, const std::string& preset, int64_t vocab, uint64_t wseed,
                  std::vector<std::vector<int32_t>> id_sets, bool window) {
-    auto cfg = preset_config(preset);
-    cfg["num_hidden_layers"] = 2;
-    cfg["vocab_size"] = vocab;
-    if (window) {
-      cfg["use_sliding_window"] = true;
-      cfg["sliding_window"] = 100;
-      cfg["max_window_layers"] = 28;
-    }
-    const fs::path dir = fs::temp_directory_path() / ("moe-prefill-ablate-" + name);
-    fs::remove_all(dir);
     const double t0 = now_ms();
-    write_random_checkpoint(dir, cfg, wseed, DType::BF16);
+    const fs::path dir =
+        write_two_layer_checkpoint(preset, "moe-prefill-ablate-" + name, vocab, wseed, window);
     for (size_t i = 0; i < id_sets.size(); ++i) {
       AblationCase c;
       c.name = name + (i ? " ids" + std::to_string(i) : "");
@@ -556,7 +540,7 @@ void ablate() {
   for (uint64_t seed = 5; seed < 13; ++seed)
     qwen_ids.push_back(random_ids(377, 2048, seed));
   for (uint64_t seed : {5, 7, 8, 9})
-    dsv2_ids.push_back(gpu_check_ids(192, 4096, seed));
+    dsv2_ids.push_back(gpucheck::gpu_check_ids(192, 4096, seed));
   add("qwen1.5", "qwen1.5-moe-a2.7b", 2048, 7, qwen_ids, true);
   add("dsv2-gpucheck", "deepseek-v2-lite", 4096, 11, dsv2_ids, false);
   add("dsv2-pfcheck", "deepseek-v2-lite", 2048, 7, {random_ids(377, 2048, 5)}, false);
