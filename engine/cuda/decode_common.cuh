@@ -127,12 +127,70 @@ __device__ __forceinline__ void warp_dot_2(const bf16* ra, const float* xa, int6
   b = warp_sum(sb);
 }
 
+// 16 bytes global -> shared without registers; src_bytes 0 writes zeros (rows past the split).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(ok ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+
+// The first iteration of a paired dot (warp_dot_2 over one input, n >= 1024 columns): eight 16-byte loads per
+// lane held in registers, so that they can be issued before the wait for the previous kernel.
+struct PreLoad {
+  uint4 w[8];
+};
+__device__ __forceinline__ void preload_pair(const bf16* ra, const bf16* rb, PreLoad& p) {
+  const int64_t c = int64_t(threadIdx.x & 31) * 8;
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    p.w[k] = load_weights8(ra + c + 256 * k);
+    p.w[4 + k] = load_weights8(rb + c + 256 * k);
+  }
+}
+// warp_dot_2 of two rows over one xs (same order of sums), its first iteration's loads already in `p`.
+__device__ __forceinline__ void warp_dot_2_pre(const bf16* ra, const bf16* rb, const float* xs, int64_t n,
+                                               const PreLoad& p, float& a, float& b) {
+  int64_t c = int64_t(threadIdx.x & 31) * 8;
+  float sa = (dot8(p.w[0], xs + c) + dot8(p.w[1], xs + c + 256)) +
+             (dot8(p.w[2], xs + c + 512) + dot8(p.w[3], xs + c + 768));
+  float sb = (dot8(p.w[4], xs + c) + dot8(p.w[5], xs + c + 256)) +
+             (dot8(p.w[6], xs + c + 512) + dot8(p.w[7], xs + c + 768));
+  c += 1024;
+  for (; c + 768 < n; c += 1024) {
+    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), a2 = load_weights8(ra + c + 512),
+          a3 = load_weights8(ra + c + 768), b0 = load_weights8(rb + c), b1 = load_weights8(rb + c + 256),
+          b2 = load_weights8(rb + c + 512), b3 = load_weights8(rb + c + 768);
+    sa += (dot8(a0, xs + c) + dot8(a1, xs + c + 256)) + (dot8(a2, xs + c + 512) + dot8(a3, xs + c + 768));
+    sb += (dot8(b0, xs + c) + dot8(b1, xs + c + 256)) + (dot8(b2, xs + c + 512) + dot8(b3, xs + c + 768));
+  }
+  for (; c + 256 < n; c += 512) {
+    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), b0 = load_weights8(rb + c),
+          b1 = load_weights8(rb + c + 256);
+    sa += dot8(a0, xs + c) + dot8(a1, xs + c + 256);
+    sb += dot8(b0, xs + c) + dot8(b1, xs + c + 256);
+  }
+  for (; c < n; c += 256) {
+    sa += dot8(load_weights8(ra + c), xs + c);
+    sb += dot8(load_weights8(rb + c), xs + c);
+  }
+  a = warp_sum(sa);
+  b = warp_sum(sb);
+}
+
 // Loads n floats of x into xs (shared memory). With norm_w, applies RMSNorm as the CPU does:
 // xs[i] = w[i] * (x[i] / sqrt(mean(x^2) + eps)). All threads of the block must call it. The usual case (n a
 // multiple of 4, aligned, at most 32 floats per thread) issues every load of x and w at once: one memory
 // round trip before the reduction instead of one per loop iteration.
 constexpr int kInputVectors = 8;  // float4s per thread held in registers
 
+template <int kInputVectors = kInputVectors>
 __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n, const float* norm_w,
                                            float eps, float* scratch) {
   const auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
@@ -221,6 +279,18 @@ __device__ __forceinline__ void pdl_begin_prefetching(const bf16* row_a, const b
     for (int64_t c = int64_t(lane) * 32; c < norm_n; c += 32 * 32)
       asm volatile("prefetch.global.L2 [%0];" ::"l"(norm + c));
   asm volatile("griddepcontrol.wait;" ::: "memory");
+}
+
+// Every kernel of the decode step asks for the same split of the SM's L1 and shared memory (all shared). With
+// the driver's choice, which follows each kernel's own shared memory, the split changed between consecutive
+// kernels; an SM drains before it changes the split, which undid part of the launch overlap. Measured
+// (H100, bench/cuda_decode_notes.md, version 48): Qwen1.5-MoE +1.4 %, OLMoE +2.5 %, Qwen3-30B +3.2 %; small
+// splits for the GEMV and attention kernels instead cost 11-13 %.
+template <class Kernel>
+void prefer_max_shared(Kernel* kernel) {
+  MOE_CUDA_CHECK(cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
+                                      cudaFuncAttributePreferredSharedMemoryCarveout,
+                                      int(cudaSharedmemCarveoutMaxShared)));
 }
 
 template <class... Params, class... Args>

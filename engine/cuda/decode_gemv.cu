@@ -1,6 +1,7 @@
-// Decode-step GEMVs (see decode_kernels.h): persistent grids with the RMSNorm of their input folded in, and a
-// split-K variant for residual-adding matrices with few rows (the O projection) whose pieces a reduce adds in
-// a fixed order. No atomics: graph replay = eager, bit for bit.
+// Decode-step GEMVs (see decode_kernels.h): persistent grids with the RMSNorm of their input folded in; for
+// residual-adding matrices with few rows (the O projection), one row per warp loaded before the wait for the
+// previous kernel when the row has 2,048 or 4,096 columns, else a split-K variant whose pieces a reduce adds
+// in a fixed order. No atomics: graph replay = eager, bit for bit.
 #include <algorithm>
 
 #include "cuda/cuda_check.h"
@@ -20,15 +21,25 @@ __device__ __forceinline__ void warp_dot_2rows(const bf16* ra, const bf16* rb, c
 
 // Persistent: a grid of about two blocks per SM loads (and normalises) the input once per block, then each
 // warp walks its rows two at a time, so eight 16-byte loads per lane are in flight.
-template <bool Add>
+// V: float4s of the input vector per thread (load_input); the narrow variant (inputs up to 2,048) has the
+// registers to issue its first row pair's loads before the wait.
+template <bool Add, int V>
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_kernel(GemvArgs a) {
-  // Only the norm weights go to L2 before the wait: prefetching every warp's first rows as well (about 17 of
-  // the QKV projection's 25 MB) cost 2-3 % per step (cuda_decode_notes, version 45).
+  // Before the wait: the norm weights go to L2, and (narrow variant) each warp's first row pair's first eight
+  // loads per lane go to registers (4 KB a warp, issued as blocks of this kernel become resident in the
+  // previous one's tail: +1.6 % on Qwen1.5-MoE, version 47). Prefetching rows into L2 instead, every warp's
+  // first two rows, cost 2-3 % per step (version 45).
+  const int64_t stride = int64_t(gridDim.x) * kWarps;
+  const int64_t r0 = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  // The first row pair's first loads do not depend on the previous kernel: issued before its wait.
+  PreLoad pre;
+  const bool early = V <= 2 && r0 + stride < a.rows && a.cols >= 1024 && a.cols % 8 == 0 &&
+                     (reinterpret_cast<uintptr_t>(a.w) & 15) == 0;
+  if (early) preload_pair(a.w + r0 * a.cols, a.w + (r0 + stride) * a.cols, pre);
   pdl_begin_prefetching(nullptr, nullptr, 0, a.norm_w, a.cols);
   extern __shared__ float xs[];
   __shared__ float scratch[33];
-  load_input(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
-  const int64_t stride = int64_t(gridDim.x) * kWarps;
+  load_input<V>(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
   const bool lead = (threadIdx.x & 31) == 0;
   // The bias is loaded before the row's dot product, so that its round trip is not added after it.
   auto bias = [&](int64_t r) { return lead && a.bias ? a.bias[r] : 0.0f; };
@@ -38,7 +49,10 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_kernel(GemvArg
     if (r2 < a.rows) {
       const float b1 = bias(r), b2 = bias(r2);
       float v1, v2;
-      warp_dot_2rows(a.w + r * a.cols, a.w + r2 * a.cols, xs, a.cols, v1, v2);
+      if (early && r == r0)
+        warp_dot_2_pre(a.w + r * a.cols, a.w + r2 * a.cols, xs, a.cols, pre, v1, v2);
+      else
+        warp_dot_2rows(a.w + r * a.cols, a.w + r2 * a.cols, xs, a.cols, v1, v2);
       if (lead) {
         store(r, v1, b1);
         store(r2, v2, b2);
@@ -109,6 +123,36 @@ __global__ void reduce_add_kernel(float* y, const float* part, int pieces, int64
   y[r] = y0 + acc;
 }
 
+// Residual-adding GEMV of one row per warp whose row (kLoads * 256 columns) is loaded into registers before
+// the wait for the previous kernel: the weights do not depend on it, so their DRAM round trip overlaps the
+// attention kernels, and after the wait only the input vector's L2 round trip and the dot remain. No split
+// pieces and no reduce kernel (the O projection: 2,048 rows cover one wave of warps).
+template <int kLoads>
+__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_row_add_kernel(GemvArgs a) {
+  extern __shared__ float xs[];
+  __shared__ float scratch[33];
+  const int lane = threadIdx.x & 31;
+  const int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  uint4 w[kLoads];
+  float bias = 0.0f;
+  if (r < a.rows) {
+    const bf16* row = a.w + r * a.cols + lane * 8;
+#pragma unroll
+    for (int k = 0; k < kLoads; ++k)
+      w[k] = load_weights8(row + 256 * k);
+    if (a.bias && lane == 0) bias = a.bias[r];
+  }
+  pdl_begin();
+  load_input<(kLoads + 3) / 4>(xs, a.x, a.cols, nullptr, 0.0f, scratch);
+  if (r >= a.rows) return;
+  float acc = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kLoads; ++k)
+    acc += dot8(w[k], xs + lane * 8 + 256 * k);
+  acc = warp_sum(acc);
+  if (lane == 0) a.y[r] += acc + bias;
+}
+
 int g_sm_count = 132;
 
 // Persistent grids: kBlocksPerSm blocks per SM at most (each block loads its input vector once), fewer for
@@ -122,26 +166,43 @@ unsigned blocks_for(int64_t rows) {
 
 void prepare_gemv_kernels(size_t max_smem, int sm_count) {
   g_sm_count = sm_count;
-  for (const void* k :
-       {reinterpret_cast<const void*>(gemv_kernel<false>), reinterpret_cast<const void*>(gemv_kernel<true>),
-        reinterpret_cast<const void*>(gemv_split_kernel)})
+  for (const void* k : {reinterpret_cast<const void*>(gemv_kernel<false, 2>),
+                        reinterpret_cast<const void*>(gemv_kernel<true, 2>),
+                        reinterpret_cast<const void*>(gemv_kernel<false, kInputVectors>),
+                        reinterpret_cast<const void*>(gemv_kernel<true, kInputVectors>),
+                        reinterpret_cast<const void*>(gemv_split_kernel),
+                        reinterpret_cast<const void*>(gemv_row_add_kernel<8>),
+                        reinterpret_cast<const void*>(gemv_row_add_kernel<16>)}) {
     MOE_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(max_smem)));
+    prefer_max_shared(k);
+  }
+  prefer_max_shared(reduce_add_kernel);
 }
 
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part) {
   const size_t smem = sizeof(float) * size_t(a.cols);
   const int pieces = add && split_part ? split_pieces(a.rows, a.cols) : 1;
-  if (pieces > 1) {
+  // Residual-adding projections of 2,048 or 4,096 columns (the O projection): one row per warp.
+  const bool row_add =
+      add && !a.norm_w && (a.cols == 2048 || a.cols == 4096) && (reinterpret_cast<uintptr_t>(a.w) & 15) == 0;
+  if (row_add) {
+    const unsigned blocks = unsigned((a.rows + kWarps - 1) / kWarps);
+    if (a.cols == 2048)
+      launch_pdl(gemv_row_add_kernel<8>, blocks, kWarps * 32, smem, s, a);
+    else
+      launch_pdl(gemv_row_add_kernel<16>, blocks, kWarps * 32, smem, s, a);
+  } else if (pieces > 1) {
     const int64_t piece = (a.cols / pieces + 7) / 8 * 8;
     launch_pdl(gemv_split_kernel, blocks_for(pieces * a.rows), kWarps * 32, smem, s, a, pieces, piece,
                split_part);
     MOE_CUDA_LAUNCHED();
     launch_pdl(reduce_add_kernel, unsigned((a.rows + 255) / 256), 256, 0, s, a.y, split_part, pieces, a.rows,
                a.bias);
-  } else if (add) {
-    launch_pdl(gemv_kernel<true>, blocks_for(a.rows), kWarps * 32, smem, s, a);
   } else {
-    launch_pdl(gemv_kernel<false>, blocks_for(a.rows), kWarps * 32, smem, s, a);
+    const bool narrow = a.cols <= int64_t(kWarps) * 32 * 4 * 2;
+    auto kernel = add ? (narrow ? gemv_kernel<true, 2> : gemv_kernel<true, kInputVectors>)
+                      : (narrow ? gemv_kernel<false, 2> : gemv_kernel<false, kInputVectors>);
+    launch_pdl(kernel, blocks_for(a.rows), kWarps * 32, smem, s, a);
   }
   MOE_CUDA_LAUNCHED();
 }

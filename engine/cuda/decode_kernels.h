@@ -100,8 +100,9 @@ inline int split_pieces(int64_t rows, int64_t cols) {
 
 void prepare_gemv_kernels(size_t max_smem, int sm_count);
 void prepare_ffn_kernels(size_t max_smem, int sm_count);
-// y (=|+=) W norm(x); with `split_part` (kMaxSplitPieces * rows floats), a residual-adding GEMV with few rows
-// runs split-K.
+void prepare_attention_kernels();
+// y (=|+=) W norm(x). A residual-adding GEMV of 2,048 or 4,096 columns runs one row per warp; other
+// residual-adding GEMVs with few rows run split-K when given `split_part` (kMaxSplitPieces * rows floats).
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
 // Ints of one layer's FFN counters (completed rows per chunk of output rows): zeroed before the step.
 int64_t ffn_counter_ints(int64_t hidden);

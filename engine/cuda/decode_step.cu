@@ -104,6 +104,7 @@ void prepare_decode_kernels(const CudaContext& c) {
   // Room for the kernels' static shared memory.
   prepare_gemv_kernels(size_t(max_optin) - 8192, c.sm_count);
   prepare_ffn_kernels(size_t(max_optin) - 8192, c.sm_count);
+  prepare_attention_kernels();
   if (s.top_k > kMaxTopK)
     throw Error("CUDA decode: top-" + std::to_string(s.top_k) + " routing (at most " +
                 std::to_string(kMaxTopK) + ")");
