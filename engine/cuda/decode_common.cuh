@@ -94,6 +94,29 @@ __device__ __forceinline__ float warp_dot_row(const bf16* row, const float* xs, 
   return warp_sum(acc);
 }
 
+// The paired dot's loops from column c on (c = lane * 8 plus a multiple of 1,024), added to sa and sb: eight
+// 16-byte loads in flight per lane, then four, then two.
+__device__ __forceinline__ void warp_dot_2_from(const bf16* ra, const float* xa, const bf16* rb,
+                                                const float* xb, int64_t n, int64_t c, float& sa, float& sb) {
+  for (; c + 768 < n; c += 1024) {
+    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), a2 = load_weights8(ra + c + 512),
+          a3 = load_weights8(ra + c + 768), b0 = load_weights8(rb + c), b1 = load_weights8(rb + c + 256),
+          b2 = load_weights8(rb + c + 512), b3 = load_weights8(rb + c + 768);
+    sa += (dot8(a0, xa + c) + dot8(a1, xa + c + 256)) + (dot8(a2, xa + c + 512) + dot8(a3, xa + c + 768));
+    sb += (dot8(b0, xb + c) + dot8(b1, xb + c + 256)) + (dot8(b2, xb + c + 512) + dot8(b3, xb + c + 768));
+  }
+  for (; c + 256 < n; c += 512) {
+    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), b0 = load_weights8(rb + c),
+          b1 = load_weights8(rb + c + 256);
+    sa += dot8(a0, xa + c) + dot8(a1, xa + c + 256);
+    sb += dot8(b0, xb + c) + dot8(b1, xb + c + 256);
+  }
+  for (; c < n; c += 256) {
+    sa += dot8(load_weights8(ra + c), xa + c);
+    sb += dot8(load_weights8(rb + c), xb + c);
+  }
+}
+
 // Two dot products at once (gate and up of one neuron, or two output rows): twice the loads in flight of
 // one. Each row has its own input vector; equal lengths take the paired path.
 __device__ __forceinline__ void warp_dot_2(const bf16* ra, const float* xa, int64_t na, const bf16* rb,
@@ -103,26 +126,8 @@ __device__ __forceinline__ void warp_dot_2(const bf16* ra, const float* xa, int6
     b = warp_dot_row(rb, xb, nb);
     return;
   }
-  const int lane = threadIdx.x & 31;
   float sa = 0.0f, sb = 0.0f;
-  int64_t c = int64_t(lane) * 8;
-  for (; c + 768 < na; c += 1024) {  // eight 16-byte loads in flight per lane
-    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), a2 = load_weights8(ra + c + 512),
-          a3 = load_weights8(ra + c + 768), b0 = load_weights8(rb + c), b1 = load_weights8(rb + c + 256),
-          b2 = load_weights8(rb + c + 512), b3 = load_weights8(rb + c + 768);
-    sa += (dot8(a0, xa + c) + dot8(a1, xa + c + 256)) + (dot8(a2, xa + c + 512) + dot8(a3, xa + c + 768));
-    sb += (dot8(b0, xb + c) + dot8(b1, xb + c + 256)) + (dot8(b2, xb + c + 512) + dot8(b3, xb + c + 768));
-  }
-  for (; c + 256 < na; c += 512) {
-    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), b0 = load_weights8(rb + c),
-          b1 = load_weights8(rb + c + 256);
-    sa += dot8(a0, xa + c) + dot8(a1, xa + c + 256);
-    sb += dot8(b0, xb + c) + dot8(b1, xb + c + 256);
-  }
-  for (; c < na; c += 256) {
-    sa += dot8(load_weights8(ra + c), xa + c);
-    sb += dot8(load_weights8(rb + c), xb + c);
-  }
+  warp_dot_2_from(ra, xa, rb, xb, na, int64_t(threadIdx.x & 31) * 8, sa, sb);
   a = warp_sum(sa);
   b = warp_sum(sb);
 }
@@ -154,32 +159,16 @@ __device__ __forceinline__ void preload_pair(const bf16* ra, const bf16* rb, Pre
     p.w[4 + k] = load_weights8(rb + c + 256 * k);
   }
 }
-// warp_dot_2 of two rows over one xs (same order of sums), its first iteration's loads already in `p`.
+// warp_dot_2 of two rows over one xs (n >= 1024, the same sums in the same order), its first iteration's
+// loads already in `p`.
 __device__ __forceinline__ void warp_dot_2_pre(const bf16* ra, const bf16* rb, const float* xs, int64_t n,
                                                const PreLoad& p, float& a, float& b) {
-  int64_t c = int64_t(threadIdx.x & 31) * 8;
+  const int64_t c = int64_t(threadIdx.x & 31) * 8;
   float sa = (dot8(p.w[0], xs + c) + dot8(p.w[1], xs + c + 256)) +
              (dot8(p.w[2], xs + c + 512) + dot8(p.w[3], xs + c + 768));
   float sb = (dot8(p.w[4], xs + c) + dot8(p.w[5], xs + c + 256)) +
              (dot8(p.w[6], xs + c + 512) + dot8(p.w[7], xs + c + 768));
-  c += 1024;
-  for (; c + 768 < n; c += 1024) {
-    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), a2 = load_weights8(ra + c + 512),
-          a3 = load_weights8(ra + c + 768), b0 = load_weights8(rb + c), b1 = load_weights8(rb + c + 256),
-          b2 = load_weights8(rb + c + 512), b3 = load_weights8(rb + c + 768);
-    sa += (dot8(a0, xs + c) + dot8(a1, xs + c + 256)) + (dot8(a2, xs + c + 512) + dot8(a3, xs + c + 768));
-    sb += (dot8(b0, xs + c) + dot8(b1, xs + c + 256)) + (dot8(b2, xs + c + 512) + dot8(b3, xs + c + 768));
-  }
-  for (; c + 256 < n; c += 512) {
-    uint4 a0 = load_weights8(ra + c), a1 = load_weights8(ra + c + 256), b0 = load_weights8(rb + c),
-          b1 = load_weights8(rb + c + 256);
-    sa += dot8(a0, xs + c) + dot8(a1, xs + c + 256);
-    sb += dot8(b0, xs + c) + dot8(b1, xs + c + 256);
-  }
-  for (; c < n; c += 256) {
-    sa += dot8(load_weights8(ra + c), xs + c);
-    sb += dot8(load_weights8(rb + c), xs + c);
-  }
+  warp_dot_2_from(ra, xs, rb, xs, n, c + 1024, sa, sb);
   a = warp_sum(sa);
   b = warp_sum(sb);
 }
