@@ -179,19 +179,19 @@ __device__ __forceinline__ void warp_dot_2_pre(const bf16* ra, const bf16* rb, c
 // round trip before the reduction instead of one per loop iteration.
 constexpr int kInputVectors = 8;  // float4s per thread held in registers
 
-template <int kInputVectors = kInputVectors>
+template <int V = kInputVectors>  // V float4s per thread: the one-round-trip path takes n <= blockDim * 4 * V
 __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n, const float* norm_w,
                                            float eps, float* scratch) {
   const auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
-  if ((n & 3) == 0 && n <= int64_t(blockDim.x) * 4 * kInputVectors && aligned(x) && aligned(xs) &&
+  if ((n & 3) == 0 && n <= int64_t(blockDim.x) * 4 * V && aligned(x) && aligned(xs) &&
       (!norm_w || aligned(norm_w))) {
     const int n4 = int(n / 4);
     const float4* x4 = reinterpret_cast<const float4*>(x);
     const float4* w4 = reinterpret_cast<const float4*>(norm_w);
     float4* xs4 = reinterpret_cast<float4*>(xs);
-    float4 v[kInputVectors], w[kInputVectors];
+    float4 v[V], w[V];
 #pragma unroll
-    for (int k = 0; k < kInputVectors; ++k) {
+    for (int k = 0; k < V; ++k) {
       const int i = threadIdx.x + k * blockDim.x;
       if (i < n4) {
         v[k] = x4[i];
@@ -201,12 +201,12 @@ __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n,
     if (norm_w) {
       float ss = 0.0f;
 #pragma unroll
-      for (int k = 0; k < kInputVectors; ++k)
+      for (int k = 0; k < V; ++k)
         if (threadIdx.x + k * blockDim.x < n4)
           ss = fmaf(v[k].w, v[k].w, fmaf(v[k].z, v[k].z, fmaf(v[k].y, v[k].y, fmaf(v[k].x, v[k].x, ss))));
       const float inv = rsqrtf(block_sum(ss, scratch) / float(n) + eps);
 #pragma unroll
-      for (int k = 0; k < kInputVectors; ++k) {
+      for (int k = 0; k < V; ++k) {
         v[k].x = w[k].x * (v[k].x * inv);
         v[k].y = w[k].y * (v[k].y * inv);
         v[k].z = w[k].z * (v[k].z * inv);
@@ -214,7 +214,7 @@ __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n,
       }
     }
 #pragma unroll
-    for (int k = 0; k < kInputVectors; ++k) {
+    for (int k = 0; k < V; ++k) {
       const int i = threadIdx.x + k * blockDim.x;
       if (i < n4) xs4[i] = v[k];
     }
