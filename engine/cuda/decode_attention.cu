@@ -237,6 +237,20 @@ __device__ __forceinline__ void split_plan(const AttnDecodeArgs& a, int pos, int
   n = (keys + chunk - 1) / chunk;
 }
 
+// 16 bytes global -> shared without registers; src_bytes 0 writes zeros (rows past the split).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(ok ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+
 __device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
   const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
 #pragma unroll
@@ -619,8 +633,16 @@ void launch_decode(AttnDecodeArgs a, cudaStream_t s) {
   if (smem > size_t(optin))
     throw Error("attention: head size " + std::to_string(a.hd) + " needs " + std::to_string(smem) +
                 " bytes of shared memory");
-  MOE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  prefer_max_shared(kernel);
+  // The kernel's attributes, set when the device or the size changes (launches without a graph come here
+  // every layer).
+  thread_local int set_device = -1;
+  thread_local size_t set_smem = 0;
+  if (dev != set_device || smem != set_smem) {
+    MOE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    prefer_max_shared(kernel);
+    set_device = dev;
+    set_smem = smem;
+  }
   // Blocks for about one full wave (as many resident per SM as shared memory allows, at most 4), spread
   // over the splits; the split plan on the device shrinks the count for short contexts.
   const int G = a.nh / a.nkv, heads_blocks = a.nkv * ((G + GB - 1) / GB);

@@ -132,20 +132,6 @@ __device__ __forceinline__ void warp_dot_2(const bf16* ra, const float* xa, int6
   b = warp_sum(sb);
 }
 
-// 16 bytes global -> shared without registers; src_bytes 0 writes zeros (rows past the split).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(ok ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
-
 // The first iteration of a paired dot (warp_dot_2 over one input, n >= 1024 columns): eight 16-byte loads per
 // lane held in registers, so that they can be issued before the wait for the previous kernel.
 struct PreLoad {

@@ -371,8 +371,9 @@ __device__ bool finish_chunk(const FfnArgs& a, const FfnPlan& p, int64_t chunk, 
 
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
     ffn_kernel(FfnArgs a, RouterArgs r, DownSplit d) {
-  // The plan in shared memory (read after load_input's barrier): in registers it held 18 of the 128 the
-  // kernel may use.
+  // The plan in shared memory (read after load_input's barrier), to leave registers to the units. It came
+  // with an early-load variant that was not kept (cuda_decode_notes, version 51) and was measured only with
+  // the rest of ab2b857, not on its own.
   __shared__ FfnPlan shared_plan;
   if (threadIdx.x == 0) shared_plan = ffn_plan(a, d);
   const FfnPlan& p = shared_plan;
