@@ -65,12 +65,10 @@ struct DecodeBuffers {
   SampleOut* sample = nullptr;       // sampler output
   uint8_t* seen = nullptr;           // [V] tokens present in the history (penalties)
   float* split = nullptr;            // split-K partial sums of the attention output projection
-  // The FFN kernel's counters and tagged values (see FfnArgs), one region zeroed at the start of a step.
-  int32_t* ffn_counters = nullptr;  // [layers, ffn_counter_stride] completed rows per chunk
-  int64_t ffn_counter_stride = 0;
-  uint64_t* ffn_logits = nullptr;  // [E + 1] router logits
-  uint64_t* ffn_h = nullptr;       // [top_k * I + Ia] expert activations
-  uint64_t* ffn_part = nullptr;    // [down pieces, H]
+  float* ffn_part = nullptr;         // [kMaxFfnBlocks, H] the FFN blocks' partial outputs
+  // The FFN kernel's counts and tagged logits (see FfnArgs), one region zeroed at the start of a step.
+  int32_t* ffn_counters = nullptr;  // [layers] finished blocks
+  uint64_t* ffn_logits = nullptr;   // [E + 1] router logits
   size_t ffn_sync_bytes = 0;
   void* sampler_workspace = nullptr;
   size_t sampler_workspace_bytes = 0;

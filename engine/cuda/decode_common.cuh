@@ -68,6 +68,17 @@ __device__ __forceinline__ float dot8(const uint4& w, const float* x) {
   return fmaf(f3.y, xb.w, s);
 }
 
+// acc[i] += h * w[i] over 8 bf16 weights.
+__device__ __forceinline__ void axpy8(float h, const uint4& w, float (&acc)[8]) {
+  const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&w);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const float2 f = __bfloat1622float2(p[k]);
+    acc[2 * k] = fmaf(h, f.x, acc[2 * k]);
+    acc[2 * k + 1] = fmaf(h, f.y, acc[2 * k + 1]);
+  }
+}
+
 // The vector path needs n % 8 == 0 (rows stay 16-byte aligned) and a 16-byte aligned input vector.
 __device__ __forceinline__ bool vector_path(int64_t n, const float* x) {
   return (n & 7) == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0;

@@ -42,7 +42,7 @@ struct RouterArgs {
 
 // The feed-forward block of one layer for one position (decode_ffn.cu): router GEMV, expert choice,
 // gate/up/SiLU over the chosen and the always-on experts, the weighted down projection, and the residual
-// out = x + ffn(norm(x)), all in one persistent kernel.
+// out = x + ffn(norm(x)), all in one kernel. Down projections are stored transposed ([I, H]).
 struct FfnArgs {
   const float* x = nullptr;  // residual (input of the norm)
   const float* ffn_norm = nullptr;
@@ -57,36 +57,16 @@ struct FfnArgs {
   const bf16 *always_gate = nullptr, *always_up = nullptr, *always_down = nullptr;
   int64_t always_inter = 0;
   float* out = nullptr;  // [hidden] x + ffn(x); must not alias x
-  // Values passed between the kernel's units, each a float (low half) with the tag of its writer (high
-  // half): zero before the step, `tag` is the layer's (> 0) so that a unit can wait for what it reads.
+  // Router logits, each a float (low half) with the tag of its writer (high half): zero before the step,
+  // `tag` is the layer's (> 0), so that a block can wait for the logits of other blocks.
   uint64_t* logits = nullptr;  // [router_rows]
-  uint64_t* h = nullptr;       // [slots * inter + always_inter]
-  uint64_t* part = nullptr;    // [down pieces, hidden] the down projection's pieces
   int32_t tag = 0;
-  int32_t* counters = nullptr;  // ffn_counter_ints() of this layer, zero before the step
+  float* part = nullptr;       // [kMaxFfnBlocks, hidden] the blocks' partial outputs
+  int32_t* counter = nullptr;  // this layer's count of finished blocks, zero before the step
 };
+// Blocks of the FFN kernel at most (one or two per SM), the rows of FfnArgs::part.
+constexpr int kMaxFfnBlocks = 320;
 
-// Pieces of the down projection (see decode_ffn.cu): each chosen expert's row in per_slot pieces of
-// `piece` columns, the always-on MLP's row in pieces of `always_piece`.
-struct DownSplit {
-  int64_t per_slot = 1, piece = 0, always_piece = 0, pieces = 0;
-};
-// Column pieces of at most 2048 (multiples of 8, so 16-byte loads stay aligned).
-inline DownSplit down_split(int slots, int64_t inter, int64_t always_inter) {
-  DownSplit d;
-  d.per_slot = 0;
-  if (slots > 0 && inter > 0) {
-    d.per_slot = inter % 8 == 0 ? (inter + 2047) / 2048 : 1;
-    d.piece = d.per_slot == 1 ? inter : (inter / d.per_slot + 7) / 8 * 8;
-    d.per_slot = (inter + d.piece - 1) / d.piece;
-  }
-  const int64_t target = slots > 0 ? d.piece : 2048;
-  int64_t always = always_inter % 8 == 0 ? (always_inter + target - 1) / target : 1;
-  d.always_piece = always > 1 ? (always_inter / always + 7) / 8 * 8 : always_inter;
-  always = always_inter > 0 ? (always_inter + d.always_piece - 1) / d.always_piece : 0;
-  d.pieces = slots * d.per_slot + always;
-  return d;
-}
 // Column pieces of a residual-adding GEMV with few rows: enough (row, piece) units to fill the GPU, at most
 // kMaxSplitPieces.
 constexpr int kMaxSplitPieces = 8;
@@ -104,8 +84,8 @@ void prepare_attention_kernels();
 // y (=|+=) W norm(x). A residual-adding GEMV of 2,048 or 4,096 columns runs one row per warp; other
 // residual-adding GEMVs with few rows run split-K when given `split_part` (kMaxSplitPieces * rows floats).
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
-// Ints of one layer's FFN counters (completed rows per chunk of output rows): zeroed before the step.
-int64_t ffn_counter_ints(int64_t hidden);
+// Throws unless the FFN kernel takes this hidden size (multiples of 8 up to 16,384).
+void check_ffn_shape(int64_t hidden);
 // The FFN block (r.top_k 0: a dense layer).
 void launch_ffn(const FfnArgs& a, const RouterArgs& r, cudaStream_t s);
 

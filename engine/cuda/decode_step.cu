@@ -31,14 +31,6 @@ int64_t q_width(const ModelSpec& s) {
 // at least kMinSplitPositions positions.
 constexpr int64_t kMinSplitPositions = 8;
 
-int64_t max_h(const ModelSpec& s) {
-  int64_t h = 0;
-  for (const LayerSpec& l : s.layers)
-    h = std::max(h, l.moe ? s.top_k * s.moe_intermediate_size + s.shared_expert_intermediate_size
-                          : s.intermediate_size);
-  return h;
-}
-
 // The fused projection's output, which MLA's q_b also writes (nh * head_dim) after the q_a rows are used.
 int64_t max_qkv_rows(const ModelSpec& s) {
   return std::max(fused_qkv_rows(s), s.num_heads * s.head_dim);
@@ -72,20 +64,12 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   take(b.params, 1);
   take(b.sample, 1);
   take(b.seen, s.vocab_size);
-  int64_t pieces = 0;
-  for (const LayerSpec& l : s.layers)
-    pieces = std::max(
-        pieces,
-        l.moe ? down_split(int(s.top_k), s.moe_intermediate_size, s.shared_expert_intermediate_size).pieces
-              : down_split(0, 0, s.intermediate_size).pieces);
   take(b.split, kMaxSplitPieces * H);  // the attention output projection's split-K pieces
+  take(b.ffn_part, kMaxFfnBlocks * H);
   // One region, zeroed at the start of every step.
   const size_t sync_start = used;
-  b.ffn_counter_stride = ffn_counter_ints(H);
-  take(b.ffn_counters, s.num_layers * b.ffn_counter_stride);
+  take(b.ffn_counters, s.num_layers);
   take(b.ffn_logits, s.num_experts + 1);
-  take(b.ffn_h, max_h(s));
-  take(b.ffn_part, pieces * H);
   b.ffn_sync_bytes = used - sync_start;
   return used;
 }
@@ -95,8 +79,8 @@ void prepare_decode_kernels(const CudaContext& c) {
   int max_optin = 0;
   MOE_CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, c.device));
   // The largest input vector any GEMV-like kernel holds in shared memory.
-  const int64_t widest = std::max(
-      {s.hidden_size, s.num_heads * std::max(s.v_head_dim, s.kv_lora_rank), s.q_lora_rank, max_h(s)});
+  const int64_t widest =
+      std::max({s.hidden_size, s.num_heads * std::max(s.v_head_dim, s.kv_lora_rank), s.q_lora_rank});
   const size_t need = sizeof(float) * size_t(widest) + 8192;
   if (need > size_t(max_optin))
     throw Error("CUDA decode: an input vector of " + std::to_string(widest) +
@@ -104,6 +88,7 @@ void prepare_decode_kernels(const CudaContext& c) {
   // Room for the kernels' static shared memory.
   prepare_gemv_kernels(size_t(max_optin) - 8192, c.sm_count);
   prepare_ffn_kernels(size_t(max_optin) - 8192, c.sm_count);
+  check_ffn_shape(s.hidden_size);
   prepare_attention_kernels();
   if (s.top_k > kMaxTopK)
     throw Error("CUDA decode: top-" + std::to_string(s.top_k) + " routing (at most " +
@@ -214,10 +199,9 @@ void enqueue_decode_step(CudaContext& c) {
     f.hidden = H;
     f.out = x_other;
     f.logits = d.ffn_logits;
-    f.h = d.ffn_h;
     f.part = d.ffn_part;
     f.tag = int32_t(li + 1);
-    f.counters = d.ffn_counters + li * d.ffn_counter_stride;
+    f.counter = d.ffn_counters + li;
     f.always_gate = L.always_gate;
     f.always_up = L.always_up;
     f.always_down = L.always_down;

@@ -1,7 +1,9 @@
 // The model's weights in device memory: every matrix as bf16, every norm scale and bias as fp32, laid out
 // for the kernels (q, k and v fused into one matrix; experts of a layer contiguous so a kernel can index
-// them by the expert id the router wrote on the device). One layout function computes every offset, so the
-// memory plan, the upload from a checkpoint and the random fill agree by construction.
+// them by the expert id the router wrote on the device; down projections transposed, so that a neuron's
+// gate, up and down weights are three contiguous rows for the decode step's FFN kernel). One layout function
+// computes every offset, so the memory plan, the upload from a checkpoint and the random fill agree by
+// construction.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -42,12 +44,12 @@ struct DeviceLayer {
   const float* router_bias = nullptr;  // [E] e_score_correction_bias or null
   const bf16* experts_gate = nullptr;  // [E, I, H]
   const bf16* experts_up = nullptr;    // [E, I, H]
-  const bf16* experts_down = nullptr;  // [E, H, I]
+  const bf16* experts_down = nullptr;  // [E, I, H]: each expert's down projection transposed
   // Always-on MLP: the shared expert of an MoE layer, or the whole MLP of a dense layer. Empty (null,
   // always_inter 0) in an MoE layer without a shared expert.
   const bf16* always_gate = nullptr;  // [Ia, H]
   const bf16* always_up = nullptr;    // [Ia, H]
-  const bf16* always_down = nullptr;  // [H, Ia]
+  const bf16* always_down = nullptr;  // [Ia, H] (transposed)
   int64_t always_inter = 0;
   bool always_gated = false;  // scaled by sigmoid(router row E . x) (Qwen2-MoE's shared_expert_gate)
 };
@@ -93,6 +95,7 @@ struct WeightSlot {
   bool fp32 = false;               // norm scales and biases; else bf16
   const Matrix* source = nullptr;  // the checkpoint's view (null for random weights)
   int kind = 0;                    // 0: matrix, 1: norm scale (random fill 1.0), 2: bias (random fill 0)
+  bool transposed = false;         // stored as [cols, rows], the transpose of the source
 };
 
 // Computes the layout of `spec` over `base` (nullptr: sizes only). With `model`, each slot names the
@@ -100,11 +103,15 @@ struct WeightSlot {
 DeviceWeights layout_weights(const ModelSpec& spec, const ModelWeights* model, std::byte* base,
                              std::vector<WeightSlot>* slots);
 
-// Copies (converting F16/F32 to bf16 on the host, through pinned staging) every slot from the checkpoint.
+// Copies (converting F16/F32 to bf16 on the host, through pinned staging) every slot from the checkpoint;
+// transposed slots go through a device buffer and a transpose kernel.
 void upload_weights(const std::vector<WeightSlot>& slots, std::byte* base, cudaStream_t stream);
 // Fills every slot on the device: matrices with uniform values of standard deviation 1/sqrt(cols) (the
 // embedding 1), norm scales with 1, biases with 0. Deterministic in `seed`.
 void fill_random_weights(const std::vector<WeightSlot>& slots, std::byte* base, uint64_t seed,
                          cudaStream_t stream);
+// dst[c * ld_dst + r] = src[r * cols + c] for r < rows, c < cols (device_weights_random.cu).
+void launch_transpose_bf16(const bf16* src, int64_t rows, int64_t cols, bf16* dst, int64_t ld_dst,
+                           cudaStream_t stream);
 
 }  // namespace moe::cuda

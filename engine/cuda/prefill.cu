@@ -147,20 +147,22 @@ Profiler& profiler() {
   return p;
 }
 
-// C (row-major [M, N], type ct) = A (bf16 [M, K], row stride lda) * W^T (W bf16 [N, K]) + beta * C.
+// C (row-major [M, N], type ct) = A (bf16 [M, K], row stride lda) * W^T (W bf16 [N, K]) + beta * C; with
+// w_kn, W is stored transposed ([K, N], row stride ldw), as the down projections are.
 void gemm(CudaContext& c, int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, const bf16* W,
-          int64_t ldw, void* C, cudaDataType ct, int64_t ldc, float beta) {
+          int64_t ldw, void* C, cudaDataType ct, int64_t ldc, float beta, bool w_kn = false) {
   const float alpha = 1.0f;
-  MOE_CUDA_CHECK(cublasGemmEx(c.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &alpha, W,
-                              CUDA_R_16BF, int(ldw), A, CUDA_R_16BF, int(lda), &beta, C, ct, int(ldc),
-                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  MOE_CUDA_CHECK(cublasGemmEx(c.cublas, w_kn ? CUBLAS_OP_N : CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K),
+                              &alpha, W, CUDA_R_16BF, int(ldw), A, CUDA_R_16BF, int(lda), &beta, C, ct,
+                              int(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 // gemm() over A + A_lo when A_lo is given (two GEMMs, the second accumulating).
 void gemm_split(CudaContext& c, int64_t M, int64_t N, int64_t K, const bf16* A, const bf16* A_lo, int64_t lda,
-                const bf16* W, int64_t ldw, void* C, cudaDataType ct, int64_t ldc, float beta) {
-  gemm(c, M, N, K, A, lda, W, ldw, C, ct, ldc, beta);
-  if (A_lo) gemm(c, M, N, K, A_lo, lda, W, ldw, C, ct, ldc, 1.0f);
+                const bf16* W, int64_t ldw, void* C, cudaDataType ct, int64_t ldc, float beta,
+                bool w_kn = false) {
+  gemm(c, M, N, K, A, lda, W, ldw, C, ct, ldc, beta, w_kn);
+  if (A_lo) gemm(c, M, N, K, A_lo, lda, W, ldw, C, ct, ldc, 1.0f, w_kn);
 }
 
 template <class T>
@@ -475,7 +477,7 @@ void always_mlp(Ctx& x, const DeviceLayer& w, float* out, float beta) {
     g.swiglu = true;
     launch_grouped_gemm(g, grouped_gemm_variant(), x.st);
   }
-  gemm_split(x.c, x.n, H, Ia, act, act_lo, Ia, w.always_down, Ia, out, CUDA_R_32F, H, beta);
+  gemm_split(x.c, x.n, H, Ia, act, act_lo, Ia, w.always_down, H, out, CUDA_R_32F, H, beta, true);
 }
 
 void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weights) {
@@ -562,7 +564,8 @@ void moe_ffn(Ctx& x, int64_t l, int64_t moe_index, int32_t* experts, float* weig
   d.A = at<bf16>(ws, x.L.act);
   d.A_lo = x.lo<bf16>(kExDown, x.L.act_lo);
   d.lda = I;
-  d.B = w.experts_down;
+  d.B = w.experts_down;  // [I, H] per expert
+  d.b_kn = true;
   d.b_stride = stride;
   d.N = H;
   d.K = I;

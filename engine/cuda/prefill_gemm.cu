@@ -4,6 +4,10 @@
 // variant computes gate and up of the same 64 features in one block and writes silu(gate) * up as bf16, so
 // neither fp32 intermediate touches memory.
 //
+// B is each expert's [N, K] matrix (weight rows contiguous over K), or with b_kn its [K, N] transpose (the
+// down projections, which the weight layout stores transposed for the decode step; read k-major and
+// transposed by ldmatrix.trans).
+//
 // Tensor cores through mma.sync m16n8k16 (bf16 in, fp32 accumulate), warps of 32 x 64 outputs, a cp.async
 // pipeline over k-steps of BK. A block reads (BM + 128) x K bf16 for BM x 128 x K MACs: 43 FLOP per byte of
 // L2 traffic at BM 64, 64 at BM 128, against partial-tile waste of E * BM / 2 rows on average.
@@ -26,6 +30,7 @@
 #include "cuda/cuda_check.h"
 #include "cuda/prefill_common.cuh"
 #include "cuda/prefill_kernels.h"
+#include "moe/error.h"
 
 namespace moe::cuda {
 namespace {
@@ -41,9 +46,11 @@ constexpr size_t gemm_smem() {
 
 // kSplit: A + A_lo (a bf16 pair carrying ~16 significant bits) against B, as k-tiles of A and of A_lo in
 // turn over the same B tile (the second read of which comes from L2): twice the MMAs.
-template <int BM, int BK, int STAGES, bool kAligned, bool kSplit>
+// kKn: B stored [K, N] (a.b_kn), a template parameter so that the [N, K] kernels keep their code.
+template <int BM, int BK, int STAGES, bool kAligned, bool kSplit, bool kKn>
 __global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a, const int32_t* n_tiles) {
-  constexpr int THREADS = BM * 2, PITCH = BK + 8, CH = BK / 8;
+  constexpr int THREADS = BM * 2, PITCH = BK + 8, CH = BK / 8, KN_PITCH = BN + 8;
+  static_assert(BK * KN_PITCH <= BN * PITCH, "a k-major B stage fits the space of an n-major one");
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ const bf16* a_src[BM];
   __shared__ const bf16* b_src[BN];
@@ -100,10 +107,30 @@ __global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a,
       }
     }
   };
+  // B stored [K, N] (b_kn): a stage holds BK rows of BN features, [k][n] with pitch KN_PITCH.
+  const bf16* b_kn = a.B + int64_t(e) * a.b_stride + f0;
+  auto load_kn = [&](bf16* dst_base, int64_t kbase) {
+    for (int c = tid; c < BK * (BN / 8); c += THREADS) {
+      const int k = c / (BN / 8), ch = c % (BN / 8);
+      const int64_t kk = kbase + k, f = f0 + ch * 8;
+      bf16* dst = dst_base + k * KN_PITCH + ch * 8;
+      const bf16* sp = b_kn + kk * a.N + ch * 8;
+      if constexpr (kAligned) {
+        const bool ok = kk < a.K && f < a.N;
+        cp_async16(dst, ok ? sp : a.B, ok);
+      } else {
+        for (int j = 0; j < 8; ++j)
+          dst[j] = kk < a.K && f + j < a.N ? sp[j] : __float2bfloat16(0.0f);
+      }
+    }
+  };
   auto load_stage = [&](int kt, int stage) {
     const int64_t k0 = int64_t(kSplit ? kt >> 1 : kt) * BK;
     load_rows(As + stage * BM * PITCH, a_src, BM, k0, kSplit && (kt & 1));
-    load_rows(Bs + stage * BN * PITCH, b_src, BN, k0, false);
+    if constexpr (kKn)
+      load_kn(Bs + stage * BN * PITCH, k0);
+    else
+      load_rows(Bs + stage * BN * PITCH, b_src, BN, k0, false);
   };
 
   float acc[2][8][4];
@@ -139,8 +166,12 @@ __global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a,
 #pragma unroll
       for (int p = 0; p < 4; ++p) {
         uint32_t q[4];
-        ldmatrix_x4(q, bs + (wn * 64 + p * 16 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ks * 16 +
-                           ((lane >> 3) & 1) * 8);
+        if constexpr (kKn)  // the same four 8x8 matrices, stored k-major: transposed on the way in
+          ldmatrix_x4_trans(q, bs + (ks * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * KN_PITCH + wn * 64 +
+                                   p * 16 + ((lane >> 4) << 3));
+        else
+          ldmatrix_x4(q, bs + (wn * 64 + p * 16 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ks * 16 +
+                             ((lane >> 3) & 1) * 8);
         bf[2 * p][0] = q[0];
         bf[2 * p][1] = q[1];
         bf[2 * p + 1][0] = q[2];
@@ -189,14 +220,14 @@ __global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a,
   }
 }
 
-template <int BM, int BK, int STAGES, bool kSplit>
-void launch_variant(const GroupedGemmArgs& a, cudaStream_t st) {
+template <int BM, int BK, int STAGES, bool kSplit, bool kKn>
+void launch_layout(const GroupedGemmArgs& a, cudaStream_t st) {
   constexpr size_t smem = gemm_smem<BM, BK, STAGES>();
   static bool configured = false;
   if (!configured) {
-    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<BM, BK, STAGES, true, kSplit>,
+    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<BM, BK, STAGES, true, kSplit, kKn>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<BM, BK, STAGES, false, kSplit>,
+    MOE_CUDA_CHECK(cudaFuncSetAttribute(grouped_gemm_kernel<BM, BK, STAGES, false, kSplit, kKn>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     configured = true;
   }
@@ -205,13 +236,23 @@ void launch_variant(const GroupedGemmArgs& a, cudaStream_t st) {
   const dim3 grid(unsigned(tiles), unsigned((a.N + per_block - 1) / per_block));
   const int32_t* n_tiles = a.tiles ? reinterpret_cast<const int32_t*>(a.tiles + a.max_tiles) : nullptr;
   auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
-  const bool ok = a.K % 8 == 0 && a.lda % 8 == 0 && a.b_stride % 8 == 0 && aligned(a.A) && aligned(a.B) &&
-                  (!a.B2 || aligned(a.B2)) && (!a.A_lo || aligned(a.A_lo));
+  const bool ok = a.K % 8 == 0 && a.lda % 8 == 0 && a.b_stride % 8 == 0 && (!kKn || a.N % 8 == 0) &&
+                  aligned(a.A) && aligned(a.B) && (!a.B2 || aligned(a.B2)) && (!a.A_lo || aligned(a.A_lo));
   if (ok)
-    grouped_gemm_kernel<BM, BK, STAGES, true, kSplit><<<grid, BM * 2, smem, st>>>(a, n_tiles);
+    grouped_gemm_kernel<BM, BK, STAGES, true, kSplit, kKn><<<grid, BM * 2, smem, st>>>(a, n_tiles);
   else
-    grouped_gemm_kernel<BM, BK, STAGES, false, kSplit><<<grid, BM * 2, smem, st>>>(a, n_tiles);
+    grouped_gemm_kernel<BM, BK, STAGES, false, kSplit, kKn><<<grid, BM * 2, smem, st>>>(a, n_tiles);
   MOE_CUDA_LAUNCHED();
+}
+
+template <int BM, int BK, int STAGES, bool kSplit>
+void launch_variant(const GroupedGemmArgs& a, cudaStream_t st) {
+  if (a.b_kn) {
+    if (a.swiglu) throw Error("grouped GEMM: a [K, N] B with swiglu");
+    launch_layout<BM, BK, STAGES, kSplit, true>(a, st);
+  } else {
+    launch_layout<BM, BK, STAGES, kSplit, false>(a, st);
+  }
 }
 
 }  // namespace

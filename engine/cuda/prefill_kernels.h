@@ -224,8 +224,9 @@ struct GroupedGemmArgs {
   int64_t lda;
   const int32_t* a_rows;  // sorted row -> A row, or null (identity)
   const bf16* B;
-  const bf16* B2;    // up (swiglu) or null
-  int64_t b_stride;  // elements between experts
+  const bf16* B2;     // up (swiglu) or null
+  int64_t b_stride;   // elements between experts
+  bool b_kn = false;  // B stored [K, N] per expert (N contiguous) instead of [N, K]; not with swiglu
   int64_t N, K;
   const int4* tiles;   // null: dense, tile i covers rows [i * BM, ...) of M
   int64_t max_tiles;   // capacity of the tile table (the tile count follows it); unused when dense

@@ -286,10 +286,13 @@ void check_graphs(const std::string& name, const Model& model, const std::vector
 
 // A random bf16 checkpoint of a real shape cut to `layers` layers with a small vocabulary (the lm_head is
 // not what is being tested, and the file stays quick to write); the caller removes the folder.
-fs::path write_real_shape(const std::string& preset, int64_t layers) {
+// A random checkpoint of a preset's shape with `layers` layers, a 4,096-token vocabulary and the fields of
+// `patch` changed.
+fs::path write_real_shape(const std::string& preset, int64_t layers, const nlohmann::json& patch) {
   auto cfg = preset_config(preset);
   cfg["num_hidden_layers"] = layers;
   cfg["vocab_size"] = 4096;
+  cfg.update(patch);
   const fs::path dir = fs::temp_directory_path() / ("moe-gpu-check-" + preset);
   fs::remove_all(dir);
   write_random_checkpoint(dir, cfg, 11, DType::BF16);
@@ -387,11 +390,18 @@ int main(int argc, char** argv) {
       guarded("graph replay = eager: " + f.filename().string(),
               [&] { check_graphs(f.filename().string(), *Model::open(f), read_ids(f)); });
 
-    for (const char* preset : {"olmoe-1b-7b", "deepseek-v2-lite"}) {
-      const std::string name = std::string(preset) + " 2 layers";
+    // Real shapes, and one of hidden size 6,144 (the FFN kernel's two-vectors-per-thread path; Mixtral's
+    // shape otherwise, with smaller experts).
+    const std::vector<std::pair<std::string, nlohmann::json>> shapes = {
+        {"olmoe-1b-7b", nlohmann::json::object()},
+        {"deepseek-v2-lite", nlohmann::json::object()},
+        {"qwen3-30b-a3b", nlohmann::json::object()},
+        {"mixtral-8x7b", {{"hidden_size", 6144}, {"num_attention_heads", 48}, {"intermediate_size", 1024}}}};
+    for (const auto& [preset, patch] : shapes) {
+      const std::string name = preset + (patch.empty() ? "" : " " + patch.dump()) + " 2 layers";
       guarded("real shape: " + name, [&] {
         const double w0 = now_s();
-        const fs::path dir = write_real_shape(preset, 2);
+        const fs::path dir = write_real_shape(preset, 2, patch);
         std::printf("(%s: random bf16 checkpoint written in %.1f s)\n", name.c_str(), now_s() - w0);
         auto model = Model::open(dir);
         const auto ids = gpu_check_ids(192, model->spec().vocab_size, 5);
