@@ -29,16 +29,24 @@
 namespace moe::cuda {
 namespace {
 
-#ifndef MOE_FFN_WORKERS
-#define MOE_FFN_WORKERS 16
-#endif
-constexpr int kWorkers = MOE_FFN_WORKERS;  // warps that stream weights
-constexpr int kWorkerThreads = kWorkers * 32;
-constexpr int kThreads = kWorkerThreads + 32;  // and the routing warp
-constexpr int kBlocksPerSm = kWorkers >= 16 ? 1 : 2;
+// One block of 16 warps per SM: 128 registers per thread (a 17th warp would cap them at 96, as an SM's
+// four schedulers each hold a quarter of its registers and one of them would have 5 warps).
+constexpr int kWarps = 16;
+constexpr int kThreads = kWarps * 32;
+constexpr int kRoutingWarp = kWarps - 1;  // router rows and the routing, while the others start on group 0
 constexpr int kNeuronsPerWarp = 2;
-constexpr int kGroup = kWorkers * kNeuronsPerWarp;
-constexpr int kDownLoads = 8;  // 16-byte down-projection loads in flight per thread
+constexpr int kGroup = kWarps * kNeuronsPerWarp;
+#ifndef MOE_FFN_DOWN_LOADS
+#define MOE_FFN_DOWN_LOADS 8
+#endif
+constexpr int kDownLoads = MOE_FFN_DOWN_LOADS;  // 16-byte down-projection loads in flight per thread
+#ifndef MOE_FFN_PIPE
+#define MOE_FFN_PIPE 1
+#endif
+#ifndef MOE_FFN_DEEP
+#define MOE_FFN_DEEP 0
+#endif
+constexpr int kBuffers = 4;  // groups whose h a block holds at once
 
 // Where the work of the layer is and how the output columns map onto worker threads: thread t owns the
 // 8-column vectors t % row_threads + row_threads * v (v < vectors) of the down rows j with
@@ -57,8 +65,9 @@ struct BlockRoute {
 };
 
 struct FfnShared {
-  float h[2][kGroup];
-  const bf16* down[2][kGroup];
+  float h[kBuffers][kGroup];
+  const bf16* down[kBuffers][kGroup];
+  uint64_t done[kBuffers];  // mbarriers: every warp has written its h of the group
   BlockRoute route;
   float scratch[33];
 };
@@ -156,6 +165,54 @@ __device__ __forceinline__ void wait_route(const BlockRoute& route) {
   __threadfence_block();
 }
 
+__device__ __forceinline__ uint32_t shared_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbarrier_init(uint64_t* b, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(b)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive(uint64_t* b) {
+  asm volatile("{ .reg .b64 state; mbarrier.arrive.shared::cta.b64 state, [%0]; }" ::"r"(shared_address(b))
+               : "memory");
+}
+__device__ __forceinline__ void mbarrier_wait(uint64_t* b, int parity) {
+  uint32_t done = 0;
+  while (!done)
+    asm volatile(
+        "{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+        : "=r"(done)
+        : "r"(shared_address(b)), "r"(parity)
+        : "memory");
+}
+
+// Gate and up rows of one neuron over xs, every load of a 2,048-column pair in flight at once (eight per row
+// and lane; warp_dot_2 issues four).
+__device__ __forceinline__ void warp_dot_2_deep(const bf16* ra, const bf16* rb, const float* xs, int64_t n,
+                                                float& a, float& b) {
+  if (!vector_path(n, xs)) {
+    warp_dot_2(ra, xs, n, rb, xs, n, a, b);
+    return;
+  }
+  float sa = 0.0f, sb = 0.0f;
+  int64_t c = int64_t(threadIdx.x & 31) * 8;
+  for (; c + 7 * 256 < n; c += 8 * 256) {
+    uint4 wa[8], wb[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      wa[k] = load_weights8(ra + c + 256 * k);
+      wb[k] = load_weights8(rb + c + 256 * k);
+    }
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      sa += dot8(wa[k], xs + c + 256 * k);
+      sb += dot8(wb[k], xs + c + 256 * k);
+    }
+  }
+  warp_dot_2_from(ra, xs, rb, xs, n, c, sa, sb);
+  a = warp_sum(sa);
+  b = warp_sum(sb);
+}
+
 // Neuron k of the block's share: h = silu(gate . x) * (up . x) (times the routing weight) and the start of
 // its down row, by one warp.
 __device__ void up_neuron(const FfnArgs& a, const Share& s, int64_t k, const float* xs,
@@ -177,13 +234,12 @@ __device__ void up_neuron(const FfnArgs& a, const Share& s, int64_t k, const flo
     scale = route.weights[slot];
   }
   float g, v;
+#if MOE_FFN_DEEP
+  warp_dot_2_deep(gate, up, xs, H, g, v);
+#else
   warp_dot_2(gate, xs, H, up, xs, H, g, v);
+#endif
   h = silu(g) * v * scale;
-}
-
-// The worker threads' barrier (the routing warp does not take part).
-__device__ __forceinline__ void workers_sync() {
-  asm volatile("bar.sync 1, %0;" ::"r"(kWorkerThreads) : "memory");
 }
 
 // Adds h_j * down_j of rows j = rg, rg + row_groups, ... < n (the always-on MLP's rows < na) into the
@@ -230,7 +286,7 @@ __host__ __device__ inline int64_t ffn_red_offset(const FfnArgs& a, const Router
 }
 
 template <int V>
-__global__ void __launch_bounds__(kThreads, kBlocksPerSm) ffn_kernel(FfnArgs a, RouterArgs r, FfnShape sh) {
+__global__ void __launch_bounds__(kThreads, 1) ffn_kernel(FfnArgs a, RouterArgs r, FfnShape sh) {
   __shared__ FfnShared sm;
   extern __shared__ float4 smem4[];
   float* smem = reinterpret_cast<float*>(smem4);
@@ -248,28 +304,38 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) ffn_kernel(FfnArgs a, 
 
   const int rg = t / sh.row_threads;
   const int64_t col = t % sh.row_threads, vectors_total = H / 8;
-  float* red = smem + ffn_red_offset(a, r);  // [row_groups, H] the row groups' partial outputs
-  if (warp == kWorkers) {
-    routing_warp(a, r, xs, smem + (H + 3) / 4 * 4, sm.route);
-  } else {
-    float acc_always[V][8], acc_routed[V][8];
+  float acc_always[V][8], acc_routed[V][8];
 #pragma unroll
-    for (int v = 0; v < V; ++v)
+  for (int v = 0; v < V; ++v)
 #pragma unroll
-      for (int e = 0; e < 8; ++e)
-        acc_always[v][e] = acc_routed[v][e] = 0.0f;
-    const int64_t groups = (s.n + kGroup - 1) / kGroup;
-    bool route_known = false;
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t k0 = s.n * g / groups;
-      const int n = int(s.n * (g + 1) / groups - k0);
-      const int na = int(std::clamp<int64_t>(s.na - k0, 0, n));
-      const int buf = int(g & 1);
-      if (na < n && !route_known) {
-        wait_route(sm.route);
-        route_known = true;
-      }
-      for (int j = warp; j < n; j += kWorkers) {
+    for (int e = 0; e < 8; ++e)
+      acc_always[v][e] = acc_routed[v][e] = 0.0f;
+  // Groups: in an MoE layer the first has kGroup - 2 neurons, as the routing warp computes the block's
+  // router rows and the routing instead; the rest split the remaining neurons evenly.
+  const bool routing = r.top_k > 0;
+  const int first = int(std::min<int64_t>(s.n, routing ? kGroup - kNeuronsPerWarp : kGroup));
+  const int64_t rest = s.n - first, more = (rest + kGroup - 1) / kGroup;
+  const int64_t groups = (routing || first > 0 ? 1 : 0) + more;
+  bool route_known = !routing;
+  // Group g: its first neuron, count, always-on count.
+  const auto group = [&](int64_t g, int64_t& k0, int& n, int& na) {
+    k0 = g == 0 ? 0 : first + rest * (g - 1) / more;
+    n = int(g == 0 ? first : first + rest * g / more - k0);
+    na = int(std::clamp<int64_t>(s.na - k0, 0, n));
+  };
+  // Gate/up of group g into buffer g % kBuffers.
+  const auto up_group = [&](int64_t g) {
+    int64_t k0;
+    int n, na;
+    group(g, k0, n, na);
+    const int buf = int(g % kBuffers);
+    const int workers = g == 0 && routing ? kWarps - 1 : kWarps;
+    if (warp < workers) {
+      for (int j = warp; j < n; j += workers) {
+        if (j >= na && !route_known) {
+          wait_route(sm.route);
+          route_known = true;
+        }
         float h;
         const bf16* down;
         up_neuron(a, s, k0 + j, xs, sm.route, h, down);
@@ -278,22 +344,58 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) ffn_kernel(FfnArgs a, 
           sm.down[buf][j] = down;
         }
       }
-      workers_sync();
-      if (rg < sh.row_groups)
-        down_rows<V>(sm.h[buf], sm.down[buf], n, na, rg, col, sh, vectors_total, acc_always, acc_routed);
+    } else {
+      routing_warp(a, r, xs, smem + (H + 3) / 4 * 4, sm.route);
     }
-    if (rg < sh.row_groups) {
-      // Qwen2-MoE's shared-expert gate: every block computes the routing in an MoE layer.
-      if (r.shared_gate && !route_known) wait_route(sm.route);
-      const float scale = sm.route.shared_scale;
+  };
+  const auto down_group = [&](int64_t g) {
+    int64_t k0;
+    int n, na;
+    group(g, k0, n, na);
+    const int buf = int(g % kBuffers);
+    if (rg < sh.row_groups)
+      down_rows<V>(sm.h[buf], sm.down[buf], n, na, rg, col, sh, vectors_total, acc_always, acc_routed);
+  };
+#if MOE_FFN_PIPE
+  // Each warp computes the h of group g + 1 before the down rows of group g, whose h the other warps may
+  // still be writing: a warp waits (an mbarrier per buffer) only when it is a whole group ahead.
+  if (t < kBuffers) mbarrier_init(&sm.done[t], kWarps);
+  __syncthreads();
+  const auto published = [&](int64_t g) {
+    __syncwarp();
+    if ((t & 31) == 0) mbarrier_arrive(&sm.done[g % kBuffers]);
+  };
+  if (groups > 0) {
+    up_group(0);
+    published(0);
+  }
+  for (int64_t g = 0; g < groups; ++g) {
+    if (g + 1 < groups) {
+      up_group(g + 1);
+      published(g + 1);
+    }
+    mbarrier_wait(&sm.done[g % kBuffers], int(g / kBuffers) & 1);
+    down_group(g);
+  }
+  if (routing && !route_known) wait_route(sm.route);
+#else
+  for (int64_t g = 0; g < groups; ++g) {
+    up_group(g);
+    __syncthreads();
+    route_known = true;  // the routing warp finished it in group 0
+    down_group(g);
+  }
+#endif
+  float* red = smem + ffn_red_offset(a, r);  // [row_groups, H] the row groups' partial outputs
+  if (rg < sh.row_groups) {
+    const float scale = sm.route.shared_scale;
 #pragma unroll
-      for (int v = 0; v < V; ++v) {
-        const int64_t c = col + int64_t(sh.row_threads) * v;
-        if (c < vectors_total)
+    for (int v = 0; v < V; ++v) {
+      const int64_t c = col + int64_t(sh.row_threads) * v;
+      if (c < vectors_total)
 #pragma unroll
-          for (int e = 0; e < 8; ++e)
-            red[rg * H + 8 * c + e] = fmaf(scale, acc_always[v][e], acc_routed[v][e]);
-      }
+        for (int e = 0; e < 8; ++e)
+          red[rg * H + 8 * c + e] = fmaf(scale, acc_always[v][e], acc_routed[v][e]);
     }
   }
   // The block's partial output: its row groups added in order.
@@ -344,11 +446,11 @@ FfnShape ffn_shape(const FfnArgs& a) {
   FfnShape sh;
   sh.routed = int64_t(a.slots) * a.inter;
   const int64_t vectors = a.hidden / 8;
-  int64_t v = (vectors + kWorkerThreads - 1) / kWorkerThreads;
+  int64_t v = (vectors + kThreads - 1) / kThreads;
   v = v <= 1 ? 1 : v <= 2 ? 2 : 4;
   sh.vectors = int(v);
   sh.row_threads = int((vectors + v - 1) / v);
-  sh.row_groups = kWorkerThreads / sh.row_threads;
+  sh.row_groups = kThreads / sh.row_threads;
   return sh;
 }
 
@@ -369,8 +471,7 @@ void launch_shape(const FfnArgs& a, const RouterArgs& r, const FfnShape& sh, cud
   }
   if (per_sm < 1) throw Error("CUDA decode: the FFN kernel does not fit on an SM");
   const int64_t neurons = a.always_inter + sh.routed;
-  const int64_t resident =
-      std::min<int64_t>(int64_t(std::min(per_sm, kBlocksPerSm)) * g_sm_count, kMaxFfnBlocks);
+  const int64_t resident = std::min<int64_t>(int64_t(g_sm_count), kMaxFfnBlocks);
   const unsigned blocks = unsigned(std::clamp<int64_t>((neurons + kGroup - 1) / kGroup, 1, resident));
   launch_pdl(ffn_kernel<V>, blocks, kThreads, smem, s, a, r, sh);
   MOE_CUDA_LAUNCHED();
@@ -387,10 +488,9 @@ void prepare_ffn_kernels(size_t max_smem, int sm_count) {
 }
 
 void check_ffn_shape(int64_t hidden) {
-  if (hidden % 8 != 0 || hidden > int64_t(8) * kWorkerThreads * 4)
+  if (hidden % 8 != 0 || hidden > int64_t(8) * kThreads * 4)
     throw Error("CUDA decode: hidden size " + std::to_string(hidden) +
-                " (the FFN kernel takes multiples of 8 up to " + std::to_string(8 * kWorkerThreads * 4) +
-                ")");
+                " (the FFN kernel takes multiples of 8 up to " + std::to_string(8 * kThreads * 4) + ")");
 }
 
 void launch_ffn(const FfnArgs& a, const RouterArgs& r, cudaStream_t s) {
