@@ -52,12 +52,12 @@ struct KvCache {
 
 // Decode-step buffers (one position).
 struct DecodeBuffers {
-  float* x = nullptr;                // [H] residual stream
-  float* x_alt = nullptr;            // [H] the other residual buffer: each FFN writes x + ffn(x) to the other
-  float* qkv = nullptr;              // [max qkv_rows] fused projection output
-  float* q = nullptr;                // [nh * q_width] queries ready for attention (roped; MLA: absorbed)
-  float* attn = nullptr;             // [nh * max(vd, r)] attention output (MLA: latent per head)
-  float* attn_partial = nullptr;     // [splits, nh, attn_width + 2] flash-decoding partials (m, l, acc)
+  float* x = nullptr;             // [H] residual stream
+  float* x_alt = nullptr;         // [H] the other residual buffer: a QKV GEMV stores x + the FFN output to it
+  float* qkv = nullptr;           // [max qkv_rows] fused projection output
+  float* q = nullptr;             // [nh * q_width] queries ready for attention (roped; MLA: absorbed)
+  float* attn = nullptr;          // [nh * max(vd, r)] attention output (MLA: latent per head)
+  float* attn_partial = nullptr;  // [splits, nh, attn_width + 2] flash-decoding partials (m, l, acc)
   int32_t* route_experts = nullptr;  // [n_moe, top_k] this step's routing record
   float* route_weights = nullptr;    // [n_moe, top_k]
   float* logits = nullptr;           // [logits_rows, V]
@@ -65,10 +65,9 @@ struct DecodeBuffers {
   SampleOut* sample = nullptr;       // sampler output
   uint8_t* seen = nullptr;           // [V] tokens present in the history (penalties)
   float* split = nullptr;            // split-K partial sums of the attention output projection
-  float* ffn_part = nullptr;         // [kMaxFfnBlocks, H] the FFN blocks' partial outputs
-  // The FFN kernel's counts and tagged logits (see FfnArgs), one region zeroed at the start of a step.
-  int32_t* ffn_counters = nullptr;  // [layers] finished blocks
-  uint64_t* ffn_logits = nullptr;   // [E + 1] router logits
+  // The FFN blocks' outputs and tagged router logits (see FfnArgs), one region zeroed at the start of a step.
+  int64_t* ffn_out = nullptr;      // [layers, H] fixed-point sums
+  uint64_t* ffn_logits = nullptr;  // [E + 1] router logits
   size_t ffn_sync_bytes = 0;
   void* sampler_workspace = nullptr;
   size_t sampler_workspace_bytes = 0;

@@ -170,29 +170,69 @@ __device__ __forceinline__ void warp_dot_2_pre(const bf16* ra, const bf16* rb, c
   b = warp_sum(sb);
 }
 
-// Loads n floats of x into xs (shared memory). With norm_w, applies RMSNorm as the CPU does:
+// The FFN kernel adds its output to the residual as int64 sums in units of 2^-32 (integer additions in any
+// order give the same sum: a deterministic result without a fixed-order reduction); the kernel after it
+// adds them into x as it loads x (load_input's `ffn`).
+constexpr float kFixedUnit = 1.0f / 4294967296.0f;
+
+// Loads n floats of x into xs (shared memory). With ffn (int64, units of 2^-32), x + ffn, which block 0
+// also stores to x_out. With norm_w, applies RMSNorm as the CPU does:
 // xs[i] = w[i] * (x[i] / sqrt(mean(x^2) + eps)). All threads of the block must call it. The usual case (n a
 // multiple of 4, aligned, at most 32 floats per thread) issues every load of x and w at once: one memory
-// round trip before the reduction instead of one per loop iteration.
+// round trip before the reduction instead of one per loop iteration (two with ffn and V > 2: the norm
+// weights, an L2 hit, after x and ffn, for registers).
 constexpr int kInputVectors = 8;  // float4s per thread held in registers
 
 template <int V = kInputVectors>  // V float4s per thread: the one-round-trip path takes n <= blockDim * 4 * V
 __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n, const float* norm_w,
-                                           float eps, float* scratch) {
+                                           float eps, float* scratch, const int64_t* ffn = nullptr,
+                                           float* x_out = nullptr) {
   const auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
   if ((n & 3) == 0 && n <= int64_t(blockDim.x) * 4 * V && aligned(x) && aligned(xs) &&
-      (!norm_w || aligned(norm_w))) {
+      (!norm_w || aligned(norm_w)) && (!ffn || aligned(ffn)) && (!x_out || aligned(x_out))) {
     const int n4 = int(n / 4);
     const float4* x4 = reinterpret_cast<const float4*>(x);
     const float4* w4 = reinterpret_cast<const float4*>(norm_w);
     float4* xs4 = reinterpret_cast<float4*>(xs);
     float4 v[V], w[V];
+    if (ffn) {
+      const longlong2* f2 = reinterpret_cast<const longlong2*>(ffn);
+      longlong2 f[V][2];
 #pragma unroll
-    for (int k = 0; k < V; ++k) {
-      const int i = threadIdx.x + k * blockDim.x;
-      if (i < n4) {
-        v[k] = x4[i];
-        if (norm_w) w[k] = __ldg(w4 + i);
+      for (int k = 0; k < V; ++k) {
+        const int i = threadIdx.x + k * blockDim.x;
+        if (i < n4) {
+          v[k] = x4[i];
+          f[k][0] = __ldcg(f2 + 2 * i);
+          f[k][1] = __ldcg(f2 + 2 * i + 1);
+          if (norm_w && V <= 2) w[k] = __ldg(w4 + i);
+        }
+      }
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const int i = threadIdx.x + k * blockDim.x;
+        if (i < n4) {
+          v[k].x += __ll2float_rn(f[k][0].x) * kFixedUnit;
+          v[k].y += __ll2float_rn(f[k][0].y) * kFixedUnit;
+          v[k].z += __ll2float_rn(f[k][1].x) * kFixedUnit;
+          v[k].w += __ll2float_rn(f[k][1].y) * kFixedUnit;
+          if (x_out && blockIdx.x == 0) reinterpret_cast<float4*>(x_out)[i] = v[k];
+        }
+      }
+      if (norm_w && V > 2)
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          const int i = threadIdx.x + k * blockDim.x;
+          if (i < n4) w[k] = __ldg(w4 + i);
+        }
+    } else {
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const int i = threadIdx.x + k * blockDim.x;
+        if (i < n4) {
+          v[k] = x4[i];
+          if (norm_w) w[k] = __ldg(w4 + i);
+        }
       }
     }
     if (norm_w) {
@@ -220,7 +260,11 @@ __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n,
   }
   float ss = 0.0f;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const float v = x[i];
+    float v = x[i];
+    if (ffn) {
+      v += __ll2float_rn(__ldcg(reinterpret_cast<const long long*>(ffn) + i)) * kFixedUnit;
+      if (x_out && blockIdx.x == 0) x_out[i] = v;
+    }
     xs[i] = v;
     ss = fmaf(v, v, ss);
   }

@@ -1,12 +1,14 @@
 // Decode-step GEMVs (see decode_kernels.h): persistent grids with the RMSNorm of their input folded in; for
 // residual-adding matrices with few rows (the O projection), one row per warp loaded before the wait for the
 // previous kernel when the row has 2,048 or 4,096 columns, else a split-K variant whose pieces a reduce adds
-// in a fixed order. No atomics: graph replay = eager, bit for bit.
+// in a fixed order. No atomics: graph replay = eager, bit for bit. The plain GEMV after an FFN block (the
+// next layer's QKV, the output head) adds that block's fixed-point output to its input as it loads it.
 #include <algorithm>
 
 #include "cuda/cuda_check.h"
 #include "cuda/decode_common.cuh"
 #include "cuda/decode_kernels.h"
+#include "moe/error.h"
 
 namespace moe::cuda {
 namespace {
@@ -39,7 +41,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_kernel(GemvArg
   pdl_begin_prefetching(nullptr, nullptr, 0, a.norm_w, a.cols);
   extern __shared__ float xs[];
   __shared__ float scratch[33];
-  load_input<V>(xs, a.x, a.cols, a.norm_w, a.eps, scratch);
+  load_input<V>(xs, a.x, a.cols, a.norm_w, a.eps, scratch, a.ffn, a.x_out);
   const bool lead = (threadIdx.x & 31) == 0;
   // The bias is loaded before the row's dot product, so that its round trip is not added after it.
   auto bias = [&](int64_t r) { return lead && a.bias ? a.bias[r] : 0.0f; };
@@ -185,6 +187,7 @@ void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part)
   // Residual-adding projections of 2,048 or 4,096 columns (the O projection): one row per warp.
   const bool row_add =
       add && !a.norm_w && (a.cols == 2048 || a.cols == 4096) && (reinterpret_cast<uintptr_t>(a.w) & 15) == 0;
+  if (a.ffn && (add || pieces > 1)) throw Error("launch_gemv: a residual-adding GEMV with an FFN input");
   if (row_add) {
     const unsigned blocks = unsigned((a.rows + kWarps - 1) / kWarps);
     if (a.cols == 2048)

@@ -24,6 +24,10 @@ struct GemvArgs {
   float eps = 0;
   const float* bias = nullptr;
   float* y = nullptr;
+  // The previous FFN block's output (int64, units of 2^-32, see load_input) to add to x first; block 0
+  // stores x + ffn to x_out. Only the plain (not residual-adding) GEMV takes it.
+  const int64_t* ffn = nullptr;
+  float* x_out = nullptr;
 };
 
 struct RouterArgs {
@@ -56,16 +60,14 @@ struct FfnArgs {
   const bf16 *experts_gate = nullptr, *experts_up = nullptr, *experts_down = nullptr;
   const bf16 *always_gate = nullptr, *always_up = nullptr, *always_down = nullptr;
   int64_t always_inter = 0;
-  float* out = nullptr;  // [hidden] x + ffn(x); must not alias x
+  // [hidden] ffn(norm(x)) as int64 sums in units of 2^-32 (each block adds its part), zero before the step;
+  // the next kernel adds it to x (GemvArgs::ffn).
+  int64_t* out = nullptr;
   // Router logits, each a float (low half) with the tag of its writer (high half): zero before the step,
   // `tag` is the layer's (> 0), so that a block can wait for the logits of other blocks.
   uint64_t* logits = nullptr;  // [router_rows]
   int32_t tag = 0;
-  float* part = nullptr;       // [kMaxFfnBlocks, hidden] the blocks' partial outputs
-  int32_t* counter = nullptr;  // this layer's count of finished blocks, zero before the step
 };
-// Blocks of the FFN kernel at most (one or two per SM), the rows of FfnArgs::part.
-constexpr int kMaxFfnBlocks = 320;
 
 // Column pieces of a residual-adding GEMV with few rows: enough (row, piece) units to fill the GPU, at most
 // kMaxSplitPieces.

@@ -1,7 +1,7 @@
 // The decode step's buffers and its sequence of kernels (see decode.h). Per standard layer: fused QKV GEMV
-// (norm folded in), q/k/v preparation, flash-decoding + merge, O GEMV into the residual, then the whole
-// feed-forward block (router, expert choice, gate/up, weighted down projection) in one kernel that writes the
-// new residual to the other of two buffers.
+// (norm folded in; it also adds the previous layer's FFN output to the residual), q/k/v preparation,
+// flash-decoding + merge, O GEMV into the residual, then the whole feed-forward block (router, expert choice,
+// gate/up, weighted down projection) in one kernel that leaves its output for the next GEMV to add.
 #include <algorithm>
 #include <type_traits>
 #include <utility>
@@ -65,10 +65,9 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   take(b.sample, 1);
   take(b.seen, s.vocab_size);
   take(b.split, kMaxSplitPieces * H);  // the attention output projection's split-K pieces
-  take(b.ffn_part, kMaxFfnBlocks * H);
   // One region, zeroed at the start of every step.
   const size_t sync_start = used;
-  take(b.ffn_counters, s.num_layers);
+  take(b.ffn_out, s.num_layers * H);
   take(b.ffn_logits, s.num_experts + 1);
   b.ffn_sync_bytes = used - sync_start;
   return used;
@@ -107,16 +106,21 @@ void enqueue_decode_step(CudaContext& c) {
   const float eps = float(s.rms_norm_eps);
   const int64_t H = s.hidden_size, nh = s.num_heads, k = c.top_k;
   const bool mla = s.attention == AttentionKind::MLA;
-  MOE_CUDA_CHECK(cudaMemsetAsync(d.ffn_counters, 0, d.ffn_sync_bytes, st));
-  float* x = d.x;  // the residual stream: each FFN block writes x + ffn(x) to the other buffer
+  MOE_CUDA_CHECK(cudaMemsetAsync(d.ffn_out, 0, d.ffn_sync_bytes, st));
+  // The residual stream: each FFN block leaves its output in fixed point (ffn), which the next layer's QKV
+  // GEMV adds to x as it loads it, its block 0 storing the sum to the other buffer.
+  float* x = d.x;
   float* x_other = d.x_alt;
+  const int64_t* ffn = nullptr;
   launch_embed(c.w.embed, H, d.params, x, st);
   int64_t moe_index = 0;
   for (int64_t li = 0; li < s.num_layers; ++li) {
     const DeviceLayer& L = c.w.layers[size_t(li)];
     const LayerSpec& ls = s.layers[size_t(li)];
     // Attention input projection, with the layer's input norm folded in.
-    launch_gemv({L.qkv, L.qkv_rows, H, x, L.attn_norm, eps, L.qkv_bias, d.qkv}, false, st);
+    launch_gemv({L.qkv, L.qkv_rows, H, x, L.attn_norm, eps, L.qkv_bias, d.qkv, ffn, ffn ? x_other : nullptr},
+                false, st);
+    if (ffn) std::swap(x, x_other);
     AttnDecodeArgs at;
     at.params = d.params;
     at.nh = int(nh);
@@ -191,17 +195,15 @@ void enqueue_decode_step(CudaContext& c) {
       launch_gemv({L.o, H, nh * s.v_head_dim, d.attn, nullptr, 0, L.o_bias, x}, true, st, d.split);
     }
 
-    // Feed-forward block: x_other = x + ffn(norm(x)).
+    // Feed-forward block: ffn(norm(x)), added to x by the next GEMV.
     FfnArgs f;
     f.x = x;
     f.ffn_norm = L.ffn_norm;
     f.eps = eps;
     f.hidden = H;
-    f.out = x_other;
+    f.out = d.ffn_out + li * H;
     f.logits = d.ffn_logits;
-    f.part = d.ffn_part;
     f.tag = int32_t(li + 1);
-    f.counter = d.ffn_counters + li;
     f.always_gate = L.always_gate;
     f.always_up = L.always_up;
     f.always_down = L.always_down;
@@ -237,9 +239,9 @@ void enqueue_decode_step(CudaContext& c) {
       ++moe_index;
     }
     launch_ffn(f, r, st);
-    std::swap(x, x_other);
+    ffn = f.out;
   }
-  launch_gemv({c.w.lm_head, s.vocab_size, H, x, c.w.final_norm, eps, nullptr, d.logits}, false, st);
+  launch_gemv({c.w.lm_head, s.vocab_size, H, x, c.w.final_norm, eps, nullptr, d.logits, ffn}, false, st);
 }
 
 }  // namespace moe::cuda
