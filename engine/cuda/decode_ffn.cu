@@ -3,21 +3,25 @@
 // which the weight layout stores transposed ([I, H] per expert, device_weights.h). So the activation h of a
 // neuron never leaves the block that computes it.
 //
-// Each block owns an even share of the neurons: of the always-on MLP first, then of the chosen experts
-// (slot by slot). Its worker warps go through them in groups of kGroup:
-//   1. each worker computes h = silu(gate . x) * (up . x), times the routing weight, of up to two neurons of
+// One block per SM owns an even share of the neurons: of the always-on MLP first, then of the chosen experts
+// (slot by slot). Its warps go through them in groups of kGroup:
+//   1. each warp computes h = silu(gate . x) * (up . x), times the routing weight, of up to two neurons of
 //      the group into shared memory;
-//   2. every worker thread adds h_j * down_j over the group's neurons into the output columns it owns,
-//      which it holds in registers for the whole layer (the always-on MLP's sum apart from the experts',
-//      because Qwen2-MoE's shared-expert gate is known only once the router is done).
-// h is double-buffered, so one barrier per group suffices. One more warp per block computes the block's
-// router rows (row i in block i mod blocks), then the routing from all logits into shared memory, where the
-// workers pick it up at their first routed group. Logits pass between blocks as tagged values (the float in
-// the low half, the layer's tag in the high half), so the routing warp waits for them without a fence.
-// At the end each block writes its partial output to global memory and counts itself done; once all have
-// (the grid is sized to be resident at once), each block adds the partials of its slice of the output
-// columns, in block order, to the residual. Every value is computed in a fixed order, so the result does
-// not depend on timing (graph replay = eager, bit for bit).
+//   2. every thread adds h_j * down_j over the group's neurons into the output columns it owns, which it
+//      holds in registers for the whole layer (the always-on MLP's sum apart from the experts', because
+//      Qwen2-MoE's shared-expert gate is known only once the router is done).
+// A warp does step 1 of group g + 1 before step 2 of group g, so that it waits for the other warps' h
+// (an mbarrier per buffer of h) only when it is a whole group ahead of them.
+// In group 0 of an MoE layer the last warp computes the block's router rows (row i in block i mod blocks)
+// instead, then the routing from all logits into shared memory, where the other warps pick it up at their
+// first routed neuron. Logits pass between blocks as tagged values (the float in the low half, the layer's
+// tag in the high half), so that a block waits for the others' without a fence; the grid is sized to be
+// resident at once.
+// At the end each block adds its output columns to the layer's output as int64 sums in units of 2^-32
+// (integer atomics: the same sum in any order), which the next GEMV adds to the residual (load_input). So
+// the result does not depend on timing (graph replay = eager, bit for bit), and no block waits for the
+// slowest at the end: a grid-wide count and a fixed-order sum of the block partials there cost 5-6 % per
+// step (bench/cuda_decode_notes.md, version 57).
 #include <algorithm>
 
 #include "cuda/cuda_check.h"
@@ -33,7 +37,7 @@ namespace {
 // four schedulers each hold a quarter of its registers and one of them would have 5 warps).
 constexpr int kWarps = 16;
 constexpr int kThreads = kWarps * 32;
-constexpr int kRoutingWarp = kWarps - 1;  // router rows and the routing, while the others start on group 0
+constexpr int kRoutingWarp = kWarps - 1;  // router rows and the routing in group 0, instead of neurons
 constexpr int kNeuronsPerWarp = 2;
 constexpr int kGroup = kWarps * kNeuronsPerWarp;
 // 16-byte down-projection loads in flight per thread. Measured on the H100 (Qwen1.5-MoE / OLMoE tok/s): 8
@@ -291,7 +295,7 @@ __global__ void __launch_bounds__(kThreads, 1) ffn_kernel(FfnArgs a, RouterArgs 
     int n, na;
     group(g, k0, n, na);
     const int buf = int(g % kBuffers);
-    const int workers = g == 0 && routing ? kWarps - 1 : kWarps;
+    const int workers = g == 0 && routing ? kRoutingWarp : kWarps;
     if (warp < workers) {
       for (int j = warp; j < n; j += workers) {
         if (j >= na && !route_known) {
@@ -384,8 +388,8 @@ FfnShape ffn_shape(const FfnArgs& a) {
 template <int V>
 void launch_shape(const FfnArgs& a, const RouterArgs& r, const FfnShape& sh, cudaStream_t s) {
   const size_t smem = sizeof(float) * ffn_smem_floats(a, r, sh);
-  // The grid-wide count needs every block resident at once. (Asked once per device and size: launches
-  // without a graph come here every layer.)
+  // Blocks wait for router logits of other blocks: every block must be resident at once. (Asked once per
+  // device and size: launches without a graph come here every layer.)
   thread_local int asked_device = -1;
   thread_local size_t asked_smem = 0;
   thread_local int per_sm = 0;
