@@ -5,6 +5,11 @@
 #   tools/gpu-check.sh run     there: runs the checks, then moe-cli bench on real shapes, prints a table, logs to $OUT
 # With the device tool: run `bash tools/gpu-check.sh build` here, then
 #   run(command="bash tools/gpu-check.sh run", carry=[".gpu"])
+# Same-run A/B of moe-cli builds (machines of the pool differ by up to 2.5 %, so compare only within a run):
+#   tools/gpu-check.sh pack NAME=PATH...   here: strips each moe-cli into .gpu/ab.tar.xz (after `build`;
+#                                          the carry limit is 64 MiB, so leave the check programs out if needed)
+#   tools/gpu-check.sh ab                  there: `moe-cli bench` of .gpu/moe-cli ("head") and each packed
+#                                          build, alternated, $REPS rounds (2) over $SHAPES (four real shapes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -99,8 +104,44 @@ case "${1:-}" in
     cat "$rows"
     exit "$status"
     ;;
+  pack)
+    shift
+    rm -rf .gpu/ab && mkdir -p .gpu/ab
+    names=()
+    for spec in "$@"; do
+      strip -o ".gpu/ab/${spec%%=*}" "${spec#*=}"
+      names+=("${spec%%=*}")
+    done
+    tar cJf .gpu/ab.tar.xz -C .gpu/ab "${names[@]}" && rm -rf .gpu/ab
+    du -sh .gpu
+    ;;
+  ab)
+    out=${OUT:-/tmp/gpu-check}
+    mkdir -p "$out" .gpu/ab
+    [ -f .gpu/libs.tar.xz ] && tar xJf .gpu/libs.tar.xz -C .gpu
+    tar xJf .gpu/ab.tar.xz -C .gpu/ab
+    cp .gpu/moe-cli .gpu/ab/head
+    export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "head = $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || true)"
+    echo "| shape | build | round | prefill tok/s | decode tok/s | % of roofline |"
+    echo "|---|---|---|---|---|---|"
+    for shape in ${SHAPES:-qwen1.5-moe-a2.7b olmoe-1b-7b qwen3-30b-a3b deepseek-v2-lite}; do
+      for round in $(seq "${REPS:-2}"); do
+        for b in head $(tar tJf .gpu/ab.tar.xz); do
+          row=$(timeout 180 ".gpu/ab/$b" bench --random-like "$shape" --prompt 512 --gen 128 --repeats 1 --row \
+            2>"$out/ab-$b.err" | head -1)
+          if [ -z "$row" ]; then
+            echo "| $shape | $b | $round | failed: $(tail -c 200 "$out/ab-$b.err" | tr '\n' ' ') | | |"
+            continue
+          fi
+          echo "$row" | awk -F'|' -v s="$shape" -v b="$b" -v r="$round" \
+            '{printf "| %s | %s | %s | %s | %s | %s |\n", s, b, r, $5, $8, $11}'
+        done
+      done
+    done
+    ;;
   *)
-    echo "usage: $0 build|run" >&2
+    echo "usage: $0 build|run|pack NAME=PATH...|ab" >&2
     exit 2
     ;;
 esac
