@@ -46,9 +46,9 @@ constexpr int kGroup = kWarps * kNeuronsPerWarp;
 constexpr int kDownLoads = 8;
 constexpr int kBuffers = 4;  // groups whose h a block holds at once
 
-// Where the work of the layer is and how the output columns map onto worker threads: thread t owns the
-// 8-column vectors t % row_threads + row_threads * v (v < vectors) of the down rows j with
-// j % row_groups == t / row_threads.
+// Where the work of the layer is and how the output columns map onto threads: thread t owns the vectors of
+// W columns (8, or 1 for hidden sizes that are not a multiple of 8) t % row_threads + row_threads * v
+// (v < vectors) of the down rows j with j % row_groups == t / row_threads.
 struct FfnShape {
   int64_t routed = 0;  // slots * inter
   int vectors = 1, row_threads = 1, row_groups = 1;
@@ -208,22 +208,45 @@ __device__ void up_neuron(const FfnArgs& a, const Share& s, int64_t k, const flo
   h = silu(g) * v * scale;
 }
 
+// W columns of a down row: 8 (one 16-byte load) or, for hidden sizes that are not a multiple of 8, 1.
+template <int W>
+struct DownVector {
+  uint4 w;
+  __device__ __forceinline__ void load(const bf16* p) { w = load_weights8(p); }
+  __device__ __forceinline__ void zero() { w = make_uint4(0, 0, 0, 0); }
+  __device__ __forceinline__ void axpy(float h, float (&acc)[W]) const { axpy8(h, w, acc); }
+};
+template <>
+struct DownVector<1> {
+  unsigned short w;
+  __device__ __forceinline__ void load(const bf16* p) {
+    w = __ldcs(reinterpret_cast<const unsigned short*>(p));
+  }
+  __device__ __forceinline__ void zero() { w = 0; }
+  __device__ __forceinline__ void axpy(float h, float (&acc)[1]) const {
+    acc[0] = fmaf(h, __bfloat162float(__ushort_as_bfloat16(w)), acc[0]);
+  }
+};
+
 // Adds h_j * down_j of rows j = rg, rg + row_groups, ... < n (the always-on MLP's rows < na) into the
-// thread's vectors: kDownLoads loads in flight.
-template <int V>
+// thread's vectors of W columns: kDownLoads loads in flight.
+template <int V, int W>
 __device__ __forceinline__ void down_rows(const float* h, const bf16* const* down, int n, int na, int rg,
                                           int64_t col, const FfnShape& sh, int64_t vectors_total,
-                                          float (&acc_always)[V][8], float (&acc_routed)[V][8]) {
+                                          float (&acc_always)[V][W], float (&acc_routed)[V][W]) {
   constexpr int kRows = kDownLoads / V;
   for (int j0 = rg; j0 < n; j0 += sh.row_groups * kRows) {
-    uint4 w[kRows][V];
+    DownVector<W> w[kRows][V];
 #pragma unroll
     for (int i = 0; i < kRows; ++i) {
       const int j = j0 + i * sh.row_groups;
 #pragma unroll
       for (int v = 0; v < V; ++v) {
         const int64_t c = col + int64_t(sh.row_threads) * v;
-        w[i][v] = j < n && c < vectors_total ? load_weights8(down[j] + 8 * c) : make_uint4(0, 0, 0, 0);
+        if (j < n && c < vectors_total)
+          w[i][v].load(down[j] + W * c);
+        else
+          w[i][v].zero();
       }
     }
 #pragma unroll
@@ -234,11 +257,11 @@ __device__ __forceinline__ void down_rows(const float* h, const bf16* const* dow
       if (j < na) {
 #pragma unroll
         for (int v = 0; v < V; ++v)
-          axpy8(hj, w[i][v], acc_always[v]);
+          w[i][v].axpy(hj, acc_always[v]);
       } else {
 #pragma unroll
         for (int v = 0; v < V; ++v)
-          axpy8(hj, w[i][v], acc_routed[v]);
+          w[i][v].axpy(hj, acc_routed[v]);
       }
     }
   }
@@ -251,7 +274,7 @@ __host__ __device__ inline int64_t ffn_red_offset(const FfnArgs& a, const Router
   return (a.hidden + 3) / 4 * 4 + (route + 3) / 4 * 4;
 }
 
-template <int V>
+template <int V, int W>
 __global__ void __launch_bounds__(kThreads, 1) ffn_kernel(FfnArgs a, RouterArgs r, FfnShape sh) {
   __shared__ FfnShared sm;
   extern __shared__ float4 smem4[];
@@ -269,12 +292,12 @@ __global__ void __launch_bounds__(kThreads, 1) ffn_kernel(FfnArgs a, RouterArgs 
   const Share s = block_share(a, sh);
 
   const int rg = t / sh.row_threads;
-  const int64_t col = t % sh.row_threads, vectors_total = H / 8;
-  float acc_always[V][8], acc_routed[V][8];
+  const int64_t col = t % sh.row_threads, vectors_total = H / W;
+  float acc_always[V][W], acc_routed[V][W];
 #pragma unroll
   for (int v = 0; v < V; ++v)
 #pragma unroll
-    for (int e = 0; e < 8; ++e)
+    for (int e = 0; e < W; ++e)
       acc_always[v][e] = acc_routed[v][e] = 0.0f;
   // Groups: in an MoE layer the first has kGroup - 2 neurons, as the routing warp computes the block's
   // router rows and the routing instead; the rest split the remaining neurons evenly.
@@ -320,7 +343,7 @@ __global__ void __launch_bounds__(kThreads, 1) ffn_kernel(FfnArgs a, RouterArgs 
     group(g, k0, n, na);
     const int buf = int(g % kBuffers);
     if (rg < sh.row_groups)
-      down_rows<V>(sm.h[buf], sm.down[buf], n, na, rg, col, sh, vectors_total, acc_always, acc_routed);
+      down_rows<V, W>(sm.h[buf], sm.down[buf], n, na, rg, col, sh, vectors_total, acc_always, acc_routed);
   };
   // Each warp computes the h of group g + 1 before the down rows of group g, whose h the other warps may
   // still be writing: a warp waits (an mbarrier per buffer) only when it is a whole group ahead.
@@ -351,8 +374,8 @@ __global__ void __launch_bounds__(kThreads, 1) ffn_kernel(FfnArgs a, RouterArgs 
       const int64_t c = col + int64_t(sh.row_threads) * v;
       if (c < vectors_total)
 #pragma unroll
-        for (int e = 0; e < 8; ++e)
-          red[rg * H + 8 * c + e] = fmaf(scale, acc_always[v][e], acc_routed[v][e]);
+        for (int e = 0; e < W; ++e)
+          red[rg * H + W * c + e] = fmaf(scale, acc_always[v][e], acc_routed[v][e]);
     }
   }
   // The block's part: its row groups added in order, then added to the layer's output as fixed-point
@@ -373,19 +396,25 @@ size_t ffn_smem_floats(const FfnArgs& a, const RouterArgs& r, const FfnShape& sh
   return size_t(ffn_red_offset(a, r) + sh.row_groups * a.hidden);
 }
 
+// Columns per vector: 8, or 1 when the hidden size is not a multiple of 8 (then 4 vectors per thread).
+int ffn_vector_width(int64_t hidden) {
+  return hidden % 8 == 0 ? 8 : 1;
+}
+
 FfnShape ffn_shape(const FfnArgs& a) {
   FfnShape sh;
   sh.routed = int64_t(a.slots) * a.inter;
-  const int64_t vectors = a.hidden / 8;
+  const int w = ffn_vector_width(a.hidden);
+  const int64_t vectors = a.hidden / w;
   int64_t v = (vectors + kThreads - 1) / kThreads;
-  v = v <= 1 ? 1 : v <= 2 ? 2 : 4;
+  v = w == 1 ? 4 : v <= 1 ? 1 : v <= 2 ? 2 : 4;
   sh.vectors = int(v);
   sh.row_threads = int((vectors + v - 1) / v);
   sh.row_groups = kThreads / sh.row_threads;
   return sh;
 }
 
-template <int V>
+template <int V, int W>
 void launch_shape(const FfnArgs& a, const RouterArgs& r, const FfnShape& sh, cudaStream_t s) {
   const size_t smem = sizeof(float) * ffn_smem_floats(a, r, sh);
   // Blocks wait for router logits of other blocks: every block must be resident at once. (Asked once per
@@ -396,7 +425,7 @@ void launch_shape(const FfnArgs& a, const RouterArgs& r, const FfnShape& sh, cud
   int device = 0;
   MOE_CUDA_CHECK(cudaGetDevice(&device));
   if (device != asked_device || smem != asked_smem) {
-    MOE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, ffn_kernel<V>, kThreads, smem));
+    MOE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, ffn_kernel<V, W>, kThreads, smem));
     asked_device = device;
     asked_smem = smem;
   }
@@ -404,7 +433,7 @@ void launch_shape(const FfnArgs& a, const RouterArgs& r, const FfnShape& sh, cud
   const int64_t neurons = a.always_inter + sh.routed;
   const int64_t resident = g_sm_count;
   const unsigned blocks = unsigned(std::clamp<int64_t>((neurons + kGroup - 1) / kGroup, 1, resident));
-  launch_pdl(ffn_kernel<V>, blocks, kThreads, smem, s, a, r, sh);
+  launch_pdl(ffn_kernel<V, W>, blocks, kThreads, smem, s, a, r, sh);
   MOE_CUDA_LAUNCHED();
 }
 
@@ -412,27 +441,30 @@ void launch_shape(const FfnArgs& a, const RouterArgs& r, const FfnShape& sh, cud
 
 void prepare_ffn_kernels(size_t max_smem, int sm_count) {
   g_sm_count = sm_count;
-  for (auto* kernel : {ffn_kernel<1>, ffn_kernel<2>, ffn_kernel<4>}) {
+  for (auto* kernel : {ffn_kernel<1, 8>, ffn_kernel<2, 8>, ffn_kernel<4, 8>, ffn_kernel<4, 1>}) {
     MOE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(max_smem)));
     prefer_max_shared(kernel);
   }
 }
 
 void check_ffn_shape(int64_t hidden) {
-  if (hidden % 8 != 0 || hidden > int64_t(8) * kThreads * 4)
-    throw Error("CUDA decode: hidden size " + std::to_string(hidden) +
-                " (the FFN kernel takes multiples of 8 up to " + std::to_string(8 * kThreads * 4) + ")");
+  const int64_t most = int64_t(ffn_vector_width(hidden)) * kThreads * 4;
+  if (hidden > most)
+    throw Error("CUDA decode: hidden size " + std::to_string(hidden) + " (the FFN kernel takes up to " +
+                std::to_string(most) + (hidden % 8 == 0 ? "" : " when it is not a multiple of 8") + ")");
 }
 
 void launch_ffn(const FfnArgs& a, const RouterArgs& r, cudaStream_t s) {
   check_ffn_shape(a.hidden);
   const FfnShape sh = ffn_shape(a);
-  if (sh.vectors == 1)
-    launch_shape<1>(a, r, sh, s);
+  if (ffn_vector_width(a.hidden) == 1)
+    launch_shape<4, 1>(a, r, sh, s);
+  else if (sh.vectors == 1)
+    launch_shape<1, 8>(a, r, sh, s);
   else if (sh.vectors == 2)
-    launch_shape<2>(a, r, sh, s);
+    launch_shape<2, 8>(a, r, sh, s);
   else
-    launch_shape<4>(a, r, sh, s);
+    launch_shape<4, 8>(a, r, sh, s);
 }
 
 }  // namespace moe::cuda

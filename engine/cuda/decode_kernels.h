@@ -86,7 +86,7 @@ void prepare_attention_kernels();
 // y (=|+=) W norm(x). A residual-adding GEMV of 2,048 or 4,096 columns runs one row per warp; other
 // residual-adding GEMVs with few rows run split-K when given `split_part` (kMaxSplitPieces * rows floats).
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
-// Throws unless the FFN kernel takes this hidden size (multiples of 8 up to 16,384).
+// Throws unless the FFN kernel takes this hidden size (up to 16,384; up to 2,048 if not a multiple of 8).
 void check_ffn_shape(int64_t hidden);
 // The FFN block (r.top_k 0: a dense layer).
 void launch_ffn(const FfnArgs& a, const RouterArgs& r, cudaStream_t s);

@@ -390,13 +390,21 @@ int main(int argc, char** argv) {
       guarded("graph replay = eager: " + f.filename().string(),
               [&] { check_graphs(f.filename().string(), *Model::open(f), read_ids(f)); });
 
-    // Real shapes, and one of hidden size 6,144 (the FFN kernel's two-vectors-per-thread path; Mixtral's
-    // shape otherwise, with smaller experts).
+    // Real shapes; one of hidden size 6,144 (the FFN kernel's two-vectors-per-thread path; Mixtral's shape
+    // otherwise, with smaller experts); one of hidden size 1,020 and heads of 102 (not multiples of 8: the
+    // FFN's one-column path and the generic GEMV and attention paths; OLMoE's shape otherwise, smaller).
     const std::vector<std::pair<std::string, nlohmann::json>> shapes = {
         {"olmoe-1b-7b", nlohmann::json::object()},
         {"deepseek-v2-lite", nlohmann::json::object()},
         {"qwen3-30b-a3b", nlohmann::json::object()},
-        {"mixtral-8x7b", {{"hidden_size", 6144}, {"num_attention_heads", 48}, {"intermediate_size", 1024}}}};
+        {"mixtral-8x7b", {{"hidden_size", 6144}, {"num_attention_heads", 48}, {"intermediate_size", 1024}}},
+        {"olmoe-1b-7b",
+         {{"hidden_size", 1020},
+          {"num_attention_heads", 10},
+          {"num_key_value_heads", 10},
+          {"intermediate_size", 128},
+          {"num_experts", 16},
+          {"num_experts_per_tok", 4}}}};
     for (const auto& [preset, patch] : shapes) {
       const std::string name = preset + (patch.empty() ? "" : " " + patch.dump()) + " 2 layers";
       guarded("real shape: " + name, [&] {
