@@ -66,7 +66,7 @@ struct DecodeBuffers {
   uint8_t* seen = nullptr;           // [V] tokens present in the history (penalties)
   float* split = nullptr;            // split-K partial sums of the attention output projection
   // The FFN blocks' outputs and tagged router logits (see FfnArgs), one region zeroed at the start of a step.
-  int64_t* ffn_out = nullptr;      // [layers, ffn_out_stride(H)] fixed-point sums, non-finite count
+  int64_t* ffn_out = nullptr;      // [layers, H] fixed-point sums
   uint64_t* ffn_logits = nullptr;  // [E + 1] router logits
   size_t ffn_sync_bytes = 0;
   void* sampler_workspace = nullptr;

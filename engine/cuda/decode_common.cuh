@@ -171,17 +171,12 @@ __device__ __forceinline__ void warp_dot_2_pre(const bf16* ra, const bf16* rb, c
 }
 
 // The FFN kernel adds its output to the residual as int64 sums in units of 2^-32 (integer additions in any
-// order give the same sum: a deterministic result without a fixed-order reduction), and after the n sums a
-// count of non-finite values (which fixed point cannot carry); the kernel after it adds them into x as it
-// loads x (load_input's `ffn`), NaN everywhere when that count is not zero.
+// order give the same sum: a deterministic result without a fixed-order reduction); the kernel after it
+// adds them into x as it loads x (load_input's `ffn`).
 constexpr float kFixedUnit = 1.0f / 4294967296.0f;
 
-__device__ __forceinline__ float from_fixed(long long v, long long non_finite) {
-  return non_finite ? __int_as_float(0x7fc00000) : __ll2float_rn(v) * kFixedUnit;
-}
-
-// Loads n floats of x into xs (shared memory). With ffn (n int64 in units of 2^-32, then the non-finite
-// count), x + ffn, which block 0 also stores to x_out. With norm_w, applies RMSNorm as the CPU does:
+// Loads n floats of x into xs (shared memory). With ffn (int64, units of 2^-32), x + ffn, which block 0
+// also stores to x_out. With norm_w, applies RMSNorm as the CPU does:
 // xs[i] = w[i] * (x[i] / sqrt(mean(x^2) + eps)). All threads of the block must call it. The usual case (n a
 // multiple of 4, aligned, at most 32 floats per thread) issues every load of x and w at once: one memory
 // round trip before the reduction instead of one per loop iteration (two with ffn and V > 2: the norm
@@ -202,7 +197,6 @@ __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n,
     float4 v[V], w[V];
     if (ffn) {
       const longlong2* f2 = reinterpret_cast<const longlong2*>(ffn);
-      const long long bad = __ldcg(reinterpret_cast<const long long*>(ffn) + n);
       longlong2 f[V][2];
 #pragma unroll
       for (int k = 0; k < V; ++k) {
@@ -218,10 +212,10 @@ __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n,
       for (int k = 0; k < V; ++k) {
         const int i = threadIdx.x + k * blockDim.x;
         if (i < n4) {
-          v[k].x += from_fixed(f[k][0].x, bad);
-          v[k].y += from_fixed(f[k][0].y, bad);
-          v[k].z += from_fixed(f[k][1].x, bad);
-          v[k].w += from_fixed(f[k][1].y, bad);
+          v[k].x += __ll2float_rn(f[k][0].x) * kFixedUnit;
+          v[k].y += __ll2float_rn(f[k][0].y) * kFixedUnit;
+          v[k].z += __ll2float_rn(f[k][1].x) * kFixedUnit;
+          v[k].w += __ll2float_rn(f[k][1].y) * kFixedUnit;
           if (x_out && blockIdx.x == 0) reinterpret_cast<float4*>(x_out)[i] = v[k];
         }
       }
@@ -268,8 +262,7 @@ __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n,
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     float v = x[i];
     if (ffn) {
-      const auto* f = reinterpret_cast<const long long*>(ffn);
-      v += from_fixed(__ldcg(f + i), __ldcg(f + n));
+      v += __ll2float_rn(__ldcg(reinterpret_cast<const long long*>(ffn) + i)) * kFixedUnit;
       if (x_out && blockIdx.x == 0) x_out[i] = v;
     }
     xs[i] = v;

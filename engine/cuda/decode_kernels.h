@@ -60,8 +60,8 @@ struct FfnArgs {
   const bf16 *experts_gate = nullptr, *experts_up = nullptr, *experts_down = nullptr;
   const bf16 *always_gate = nullptr, *always_up = nullptr, *always_down = nullptr;
   int64_t always_inter = 0;
-  // [hidden] ffn(norm(x)) as int64 sums in units of 2^-32 (each block adds its part), then the count of
-  // non-finite parts; zero before the step. The next kernel adds it to x (GemvArgs::ffn, load_input).
+  // [hidden] ffn(norm(x)) as int64 sums in units of 2^-32 (each block adds its part), zero before the step;
+  // the next kernel adds it to x (GemvArgs::ffn).
   int64_t* out = nullptr;
   // Router logits, each a float (low half) with the tag of its writer (high half): zero before the step,
   // `tag` is the layer's (> 0), so that a block can wait for the logits of other blocks.
@@ -86,11 +86,6 @@ void prepare_attention_kernels();
 // y (=|+=) W norm(x). A residual-adding GEMV of 2,048 or 4,096 columns runs one row per warp; other
 // residual-adding GEMVs with few rows run split-K when given `split_part` (kMaxSplitPieces * rows floats).
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
-// int64 per layer of FfnArgs::out: the hidden size and the non-finite count, rounded up to an even number
-// (16-byte aligned rows).
-inline int64_t ffn_out_stride(int64_t hidden) {
-  return (hidden + 2) & ~int64_t(1);
-}
 // Throws unless the FFN kernel takes this hidden size (up to 16,384; up to 2,048 if not a multiple of 8).
 void check_ffn_shape(int64_t hidden);
 // The FFN block (r.top_k 0: a dense layer).

@@ -67,7 +67,7 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   take(b.split, kMaxSplitPieces * H);  // the attention output projection's split-K pieces
   // One region, zeroed at the start of every step.
   const size_t sync_start = used;
-  take(b.ffn_out, s.num_layers * ffn_out_stride(H));
+  take(b.ffn_out, s.num_layers * H);
   take(b.ffn_logits, s.num_experts + 1);
   b.ffn_sync_bytes = used - sync_start;
   return used;
@@ -201,7 +201,7 @@ void enqueue_decode_step(CudaContext& c) {
     f.ffn_norm = L.ffn_norm;
     f.eps = eps;
     f.hidden = H;
-    f.out = d.ffn_out + li * ffn_out_stride(H);
+    f.out = d.ffn_out + li * H;
     f.logits = d.ffn_logits;
     f.tag = int32_t(li + 1);
     f.always_gate = L.always_gate;
