@@ -52,12 +52,15 @@ struct KvCache {
 
 // Decode-step buffers (one position).
 struct DecodeBuffers {
-  float* x = nullptr;             // [H] residual stream
-  float* x_alt = nullptr;         // [H] the other residual buffer: a QKV GEMV stores x + the FFN output to it
-  float* qkv = nullptr;           // [max qkv_rows] fused projection output
-  float* q = nullptr;             // [nh * q_width] queries ready for attention (roped; MLA: absorbed)
-  float* attn = nullptr;          // [nh * max(vd, r)] attention output (MLA: latent per head)
-  float* attn_partial = nullptr;  // [splits, nh, attn_width + 2] flash-decoding partials (m, l, acc)
+  // The residual stream in two buffers that swap roles at each layer: a QKV GEMV stores x + the previous FFN
+  // output to the other one. The output head adds the last FFN output without storing it, so after a step
+  // neither holds the final residual.
+  float* x = nullptr;                // [H]
+  float* x_alt = nullptr;            // [H]
+  float* qkv = nullptr;              // [max qkv_rows] fused projection output
+  float* q = nullptr;                // [nh * q_width] queries ready for attention (roped; MLA: absorbed)
+  float* attn = nullptr;             // [nh * max(vd, r)] attention output (MLA: latent per head)
+  float* attn_partial = nullptr;     // [splits, nh, attn_width + 2] flash-decoding partials (m, l, acc)
   int32_t* route_experts = nullptr;  // [n_moe, top_k] this step's routing record
   float* route_weights = nullptr;    // [n_moe, top_k]
   float* logits = nullptr;           // [logits_rows, V]

@@ -173,7 +173,8 @@ __device__ __forceinline__ void warp_dot_2_pre(const bf16* ra, const bf16* rb, c
 // The FFN kernel adds its output to the residual as int64 sums in units of 2^-32 (integer additions in any
 // order give the same sum: a deterministic result without a fixed-order reduction); the kernel after it
 // adds them into x as it loads x (load_input's `ffn`).
-constexpr float kFixedUnit = 1.0f / 4294967296.0f;
+constexpr float kFixedScale = 4294967296.0f;  // 2^32
+constexpr float kFixedUnit = 1.0f / kFixedScale;
 
 // Loads n floats of x into xs (shared memory). With ffn (int64, units of 2^-32), x + ffn, which block 0
 // also stores to x_out. With norm_w, applies RMSNorm as the CPU does:

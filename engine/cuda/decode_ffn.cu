@@ -40,11 +40,14 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kRoutingWarp = kWarps - 1;  // router rows and the routing in group 0, instead of neurons
 constexpr int kNeuronsPerWarp = 2;
 constexpr int kGroup = kWarps * kNeuronsPerWarp;
-// 16-byte down-projection loads in flight per thread. Measured on the H100 (Qwen1.5-MoE / OLMoE tok/s): 8
-// 465 / 747, 4 455 / 740, 16 (with the gate/up pair's 16 loads at once) 442 / 720: more loads in flight
-// per warp made the groups' tails longer.
+// Down-projection loads in flight per thread (16-byte; 2-byte on the one-column path). Measured on the H100
+// (Qwen1.5-MoE / OLMoE tok/s): 8 465 / 747, 4 455 / 740, 16 (with the gate/up pair's 16 loads at once) 442 /
+// 720: more loads in flight per warp made the groups' tails longer.
 constexpr int kDownLoads = 8;
-constexpr int kBuffers = 4;  // groups whose h a block holds at once
+// Groups whose h a block holds at once. A warp writes group g + 4's h once every warp has passed the wait
+// for group g + 2, so after it has finished group g's down rows: four buffers are the fewest that are safe.
+constexpr int kBuffers = 4;
+static_assert(kBuffers >= 4, "fewer buffers race with the down rows of a group still being read");
 
 // Where the work of the layer is and how the output columns map onto threads: thread t owns the vectors of
 // W columns (8, or 1 for hidden sizes that are not a multiple of 8) t % row_threads + row_threads * v
@@ -56,7 +59,7 @@ struct FfnShape {
 
 // The routing as a block shares it, written by the routing warp.
 struct BlockRoute {
-  int state;  // 2: ready
+  int state;  // 2 once experts, weights and shared_scale are written (0 before)
   int32_t experts[kMaxTopK];
   float weights[kMaxTopK];
   float shared_scale;
@@ -386,7 +389,7 @@ __global__ void __launch_bounds__(kThreads, 1) ffn_kernel(FfnArgs a, RouterArgs 
     for (int q = 1; q < sh.row_groups; ++q)
       v += red[q * H + c];
     atomicAdd(reinterpret_cast<unsigned long long*>(a.out + c),
-              static_cast<unsigned long long>(__float2ll_rn(v * 4294967296.0f)));
+              static_cast<unsigned long long>(__float2ll_rn(v * kFixedScale)));
   }
 }
 

@@ -187,7 +187,7 @@ void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part)
   // Residual-adding projections of 2,048 or 4,096 columns (the O projection): one row per warp.
   const bool row_add =
       add && !a.norm_w && (a.cols == 2048 || a.cols == 4096) && (reinterpret_cast<uintptr_t>(a.w) & 15) == 0;
-  if (a.ffn && (add || pieces > 1)) throw Error("launch_gemv: a residual-adding GEMV with an FFN input");
+  if (a.ffn && add) throw Error("launch_gemv: a residual-adding GEMV with an FFN input");
   if (row_add) {
     const unsigned blocks = unsigned((a.rows + kWarps - 1) / kWarps);
     if (a.cols == 2048)

@@ -45,8 +45,9 @@ struct RouterArgs {
 };
 
 // The feed-forward block of one layer for one position (decode_ffn.cu): router GEMV, expert choice,
-// gate/up/SiLU over the chosen and the always-on experts, the weighted down projection, and the residual
-// out = x + ffn(norm(x)), all in one kernel. Down projections are stored transposed ([I, H]).
+// gate/up/SiLU over the chosen and the always-on experts and the weighted down projection, all in one
+// kernel, whose output ffn(norm(x)) the next GEMV adds to the residual. Down projections are stored
+// transposed ([I, H]). A non-finite output does not survive the fixed point (cuda_decode_notes, version 62).
 struct FfnArgs {
   const float* x = nullptr;  // residual (input of the norm)
   const float* ffn_norm = nullptr;

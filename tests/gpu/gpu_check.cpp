@@ -284,10 +284,9 @@ void check_graphs(const std::string& name, const Model& model, const std::vector
   row("graph replay = eager: " + name, finite && (bit_equal || rel <= 1e-6) && same == gen, buf);
 }
 
-// A random bf16 checkpoint of a real shape cut to `layers` layers with a small vocabulary (the lm_head is
-// not what is being tested, and the file stays quick to write); the caller removes the folder.
-// A random checkpoint of a preset's shape with `layers` layers, a 4,096-token vocabulary and the fields of
-// `patch` changed.
+// A random bf16 checkpoint of a preset's shape cut to `layers` layers, with a 4,096-token vocabulary (the
+// lm_head is not what is being tested, and the file stays quick to write) and the fields of `patch` changed;
+// the caller removes the folder.
 fs::path write_real_shape(const std::string& preset, int64_t layers, const nlohmann::json& patch) {
   auto cfg = preset_config(preset);
   cfg["num_hidden_layers"] = layers;
