@@ -110,7 +110,7 @@ void upload_weights(const std::vector<WeightSlot>& slots, std::byte* base, cudaS
 // embedding 1), norm scales with 1, biases with 0. Deterministic in `seed`.
 void fill_random_weights(const std::vector<WeightSlot>& slots, std::byte* base, uint64_t seed,
                          cudaStream_t stream);
-// dst[c * ld_dst + r] = src[r * cols + c] for r < rows, c < cols (device_weights_random.cu).
+// dst[c * ld_dst + r] = src[r * cols + c] for r < rows, c < cols (device_transpose.cu).
 void launch_transpose_bf16(const bf16* src, int64_t rows, int64_t cols, bf16* dst, int64_t ld_dst,
                            cudaStream_t stream);
 

@@ -72,21 +72,23 @@ __global__ void __launch_bounds__(BM * 2) grouped_gemm_kernel(GroupedGemmArgs a,
   const int64_t f0 = int64_t(blockIdx.y) * (a.swiglu ? BN / 2 : BN);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 1, wn = warp & 1;
 
-  // Source row of every A and B row of the tile (null: outside, zero-filled).
+  // Source row of every A and (n-major B) B row of the tile (null: outside, zero-filled).
   for (int r = tid; r < BM; r += THREADS)
     a_src[r] =
         r < rows ? a.A + (a.a_rows ? int64_t(a.a_rows[row0 + r]) : int64_t(row0 + r)) * a.lda : nullptr;
-  for (int rr = tid; rr < BN; rr += THREADS) {
-    int64_t feat;
-    const bf16* mat = a.B;
-    if (a.swiglu) {
-      const int w = rr & 63;
-      feat = f0 + (rr >> 6) * 32 + (w & 31);
-      if (w >= 32) mat = a.B2;
-    } else {
-      feat = f0 + rr;
+  if constexpr (!kKn) {
+    for (int rr = tid; rr < BN; rr += THREADS) {
+      int64_t feat;
+      const bf16* mat = a.B;
+      if (a.swiglu) {
+        const int w = rr & 63;
+        feat = f0 + (rr >> 6) * 32 + (w & 31);
+        if (w >= 32) mat = a.B2;
+      } else {
+        feat = f0 + rr;
+      }
+      b_src[rr] = feat < a.N ? mat + int64_t(e) * a.b_stride + feat * a.K : nullptr;
     }
-    b_src[rr] = feat < a.N ? mat + int64_t(e) * a.b_stride + feat * a.K : nullptr;
   }
   __syncthreads();
 
