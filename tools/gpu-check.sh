@@ -7,7 +7,7 @@
 #   run(command="bash tools/gpu-check.sh run", carry=[".gpu"])
 # Same-run A/B of moe-cli builds (machines of the pool differ by up to 2.5 %, so compare only within a run):
 #   tools/gpu-check.sh pack NAME=PATH...   here: strips each moe-cli into .gpu/ab.tar.xz (after `build`;
-#                                          the carry limit is 64 MiB, so leave the check programs out if needed)
+#                                          the carry limit is 64 MiB: remove .gpu/checks.tar.xz if needed)
 #   tools/gpu-check.sh ab                  there: `moe-cli bench` of .gpu/moe-cli ("head") and each packed
 #                                          build, alternated, $REPS rounds (2) over $SHAPES (four real shapes)
 set -euo pipefail
@@ -34,6 +34,8 @@ case "${1:-}" in
     if [ "${#libs[@]}" -gt 0 ]; then
       tar cJf .gpu/libs.tar.xz -C .gpu "${libs[@]}" && (cd .gpu && rm -f "${libs[@]}")
     fi
+    # So do the check programs (four of ~9 MB each would not fit beside the tree otherwise).
+    tar cJf .gpu/checks.tar.xz -C .gpu $checks && (cd .gpu && rm -f $checks)
     git rev-parse --short HEAD >.gpu/COMMIT
     du -sh .gpu
     ;;
@@ -45,6 +47,7 @@ case "${1:-}" in
     out=${OUT:-/tmp/gpu-check}
     mkdir -p "$out"
     [ -f .gpu/libs.tar.xz ] && tar xJf .gpu/libs.tar.xz -C .gpu
+    [ -f .gpu/checks.tar.xz ] && tar xJf .gpu/checks.tar.xz -C .gpu
     export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     header="commit $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true)"
     echo "$header"

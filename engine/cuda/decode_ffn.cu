@@ -458,7 +458,6 @@ void check_ffn_shape(int64_t hidden) {
 }
 
 void launch_ffn(const FfnArgs& a, const RouterArgs& r, cudaStream_t s) {
-  check_ffn_shape(a.hidden);
   const FfnShape sh = ffn_shape(a);
   if (ffn_vector_width(a.hidden) == 1)
     launch_shape<4, 1>(a, r, sh, s);

@@ -89,7 +89,7 @@ void prepare_attention_kernels();
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
 // Throws unless the FFN kernel takes this hidden size (up to 16,384; up to 2,048 if not a multiple of 8).
 void check_ffn_shape(int64_t hidden);
-// The FFN block (r.top_k 0: a dense layer).
+// The FFN block (r.top_k 0: a dense layer), of a hidden size check_ffn_shape took.
 void launch_ffn(const FfnArgs& a, const RouterArgs& r, cudaStream_t s);
 
 // Attention of one position (decode_attention.cu).

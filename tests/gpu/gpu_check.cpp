@@ -390,13 +390,22 @@ int main(int argc, char** argv) {
               [&] { check_graphs(f.filename().string(), *Model::open(f), read_ids(f)); });
 
     // Real shapes; one of hidden size 6,144 (the FFN kernel's two-vectors-per-thread path; Mixtral's shape
-    // otherwise, with smaller experts); one of hidden size 1,020 and heads of 102 (not multiples of 8: the
-    // FFN's one-column path and the generic GEMV and attention paths; OLMoE's shape otherwise, smaller).
+    // otherwise, with smaller experts); one of hidden size 12,288 (its four-vectors path, as Llama-3.1-405B's
+    // 16,384 takes, and the GEMVs' widest input; few heads and small experts keep the file small); one of
+    // hidden size 1,020 and heads of 102 (not multiples of 8: the FFN's one-column path and the generic
+    // GEMV and attention paths; OLMoE's shape otherwise, smaller).
     const std::vector<std::pair<std::string, nlohmann::json>> shapes = {
         {"olmoe-1b-7b", nlohmann::json::object()},
         {"deepseek-v2-lite", nlohmann::json::object()},
         {"qwen3-30b-a3b", nlohmann::json::object()},
         {"mixtral-8x7b", {{"hidden_size", 6144}, {"num_attention_heads", 48}, {"intermediate_size", 1024}}},
+        {"mixtral-8x7b",
+         {{"hidden_size", 12288},
+          {"num_attention_heads", 8},
+          {"num_key_value_heads", 8},
+          {"head_dim", 128},
+          {"intermediate_size", 256},
+          {"num_local_experts", 4}}},
         {"olmoe-1b-7b",
          {{"hidden_size", 1020},
           {"num_attention_heads", 10},
