@@ -16,7 +16,9 @@
 // instead, then the routing from all logits into shared memory, where the other warps pick it up at their
 // first routed neuron. Logits pass between blocks as tagged values (the float in the low half, the layer's
 // tag in the high half), so that a block waits for the others' without a fence; the grid is sized to be
-// resident at once.
+// resident at once, and launched cooperatively, so that the driver starts every block together or refuses
+// (under MPS with fewer SMs, or beside another such kernel on another stream, a partly resident grid would
+// wait forever).
 // At the end each block adds its output columns to the layer's output as int64 sums in units of 2^-32
 // (integer atomics: the same sum in any order), which the next GEMV adds to the residual (load_input). So
 // the result does not depend on timing (graph replay = eager, bit for bit), and no block waits for the
@@ -436,7 +438,7 @@ void launch_shape(const FfnArgs& a, const RouterArgs& r, const FfnShape& sh, cud
   const int64_t neurons = a.always_inter + sh.routed;
   const int64_t resident = g_sm_count;
   const unsigned blocks = unsigned(std::clamp<int64_t>((neurons + kGroup - 1) / kGroup, 1, resident));
-  launch_pdl(ffn_kernel<V, W>, blocks, kThreads, smem, s, a, r, sh);
+  launch_pdl_config(true, ffn_kernel<V, W>, blocks, kThreads, smem, s, a, r, sh);
   MOE_CUDA_LAUNCHED();
 }
 
