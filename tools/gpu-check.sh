@@ -10,6 +10,8 @@
 #                                          the carry limit is 64 MiB: remove .gpu/checks.tar.xz if needed)
 #   tools/gpu-check.sh ab                  there: `moe-cli bench` of .gpu/moe-cli ("head") and each packed
 #                                          build, alternated, $REPS rounds (2) over $SHAPES (four real shapes)
+#   tools/gpu-check.sh ab-env VAR "V1 V2"  there: .gpu/moe-cli alone with VAR set to each value in turn (for
+#                                          development switches of an experiment build), as `ab` does
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -118,33 +120,43 @@ case "${1:-}" in
     tar cJf .gpu/ab.tar.xz -C .gpu/ab "${names[@]}" && rm -rf .gpu/ab
     du -sh .gpu
     ;;
-  ab)
+  ab | ab-env)
     out=${OUT:-/tmp/gpu-check}
     mkdir -p "$out" .gpu/ab
     [ -f .gpu/libs.tar.xz ] && tar xJf .gpu/libs.tar.xz -C .gpu
-    tar xJf .gpu/ab.tar.xz -C .gpu/ab
     cp .gpu/moe-cli .gpu/ab/head
     export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # Variants: NAME BINARY ENV (ENV "-" for none).
+    variants=()
+    if [ "$1" = ab ]; then
+      tar xJf .gpu/ab.tar.xz -C .gpu/ab
+      for b in head $(tar tJf .gpu/ab.tar.xz); do variants+=("$b .gpu/ab/$b -"); done
+    else
+      [ $# -eq 3 ] || { echo "usage: $0 ab-env VAR \"VALUE...\"" >&2; exit 2; }
+      for v in $3; do variants+=("$2=$v .gpu/ab/head $2=$v"); done
+    fi
     echo "head = $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || true)"
     echo "| shape | build | round | prefill tok/s | decode tok/s | % of roofline |"
     echo "|---|---|---|---|---|---|"
     for shape in ${SHAPES:-qwen1.5-moe-a2.7b olmoe-1b-7b qwen3-30b-a3b deepseek-v2-lite}; do
       for round in $(seq "${REPS:-2}"); do
-        for b in head $(tar tJf .gpu/ab.tar.xz); do
-          row=$(timeout 180 ".gpu/ab/$b" bench --random-like "$shape" --prompt 512 --gen 128 --repeats 1 --row \
-            2>"$out/ab-$b.err" | head -1) || true
+        for variant in "${variants[@]}"; do
+          read -r name bin env_set <<<"$variant"
+          [ "$env_set" = - ] && env_set=MOE_AB_NONE=1
+          row=$(env "$env_set" timeout 180 "$bin" bench --random-like "$shape" --prompt 512 --gen 128 --repeats 1 \
+            --row 2>"$out/ab.err" | head -1) || true
           if [ -z "$row" ]; then
-            echo "| $shape | $b | $round | failed: $(tail -c 200 "$out/ab-$b.err" | tr '\n' ' ') | | |"
+            echo "| $shape | $name | $round | failed: $(tail -c 200 "$out/ab.err" | tr '\n' ' ') | | |"
             continue
           fi
-          echo "$row" | awk -F'|' -v s="$shape" -v b="$b" -v r="$round" \
+          echo "$row" | awk -F'|' -v s="$shape" -v b="$name" -v r="$round" \
             '{printf "| %s | %s | %s | %s | %s | %s |\n", s, b, r, $5, $8, $11}'
         done
       done
     done
     ;;
   *)
-    echo "usage: $0 build|run|pack NAME=PATH...|ab" >&2
+    echo "usage: $0 build|run|pack NAME=PATH...|ab|ab-env VAR \"VALUE...\"" >&2
     exit 2
     ;;
 esac
