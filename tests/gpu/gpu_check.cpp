@@ -6,9 +6,10 @@
 //  at
 //     a time (the decode step), and greedy decode_sample (the device sampler) against the CPU oracle's
 //     logits, routing and argmax; the same on random bf16 checkpoints of real shapes cut to 2 layers
-//     (OLMoE-1B-7B, DeepSeek-V2-Lite: MLA), written to disk so both backends read identical weights;
-//  3. graph replay equals eager launches (BackendOptions::cuda_graphs): logits bit for bit (or within 1e-6 of
-//     the largest logit) and identical tokens over a 64-token greedy generation;
+//     (OLMoE-1B-7B, DeepSeek-V2-Lite: MLA, Qwen3-30B-A3B, and shapes of hidden size 6,144, 12,288 and 1,020
+//     for the FFN kernel's paths), written to disk so both backends read identical weights;
+//  3. graph replay equals eager launches (BackendOptions::cuda_graphs): logits bit for bit and identical
+//     tokens over a 64-token greedy generation;
 //  4. out of memory: a shape that cannot fit is refused with a moe::Error saying so and by how much, leaves
 //     the free memory as it was, and the process goes on computing correct logits.
 // Tolerance (bf16): the CUDA path rounds weights (the fixtures are partly F32), activations at GEMM inputs
