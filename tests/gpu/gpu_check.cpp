@@ -2,10 +2,9 @@
 // and exiting non-zero when any fails. Everything on the GPU is held to the CPU oracle (itself checked here
 // against transformers first) or to another GPU run, never to itself:
 //  1. the GPU is found; the CPU oracle reproduces every transformers parity fixture on this machine;
-//  2. every fixture through the CUDA backend: logits of forward(All) (prefill), of the prompt fed one token
-//  at
-//     a time (the decode step), and greedy decode_sample (the device sampler) against the CPU oracle's
-//     logits, routing and argmax; the same on random bf16 checkpoints of real shapes cut to 2 layers
+//  2. every fixture through the CUDA backend: logits of forward(All) (prefill), of the prompt fed one
+//     token at a time (the decode step), and greedy decode_sample (the device sampler) against the CPU
+//     oracle's logits, routing and argmax; the same on random bf16 checkpoints of real shapes cut to 2 layers
 //     (OLMoE-1B-7B, DeepSeek-V2-Lite: MLA, Qwen3-30B-A3B, and shapes of hidden size 6,144, 12,288 and 1,020
 //     for the FFN kernel's paths), written to disk so both backends read identical weights;
 //  3. graph replay equals eager launches (BackendOptions::cuda_graphs): logits bit for bit and identical
