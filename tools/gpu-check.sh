@@ -9,7 +9,8 @@
 #   tools/gpu-check.sh pack NAME=PATH...   here: strips each moe-cli into .gpu/ab.tar.xz (after `build`;
 #                                          the carry limit is 64 MiB: remove .gpu/checks.tar.xz if needed)
 #   tools/gpu-check.sh ab                  there: `moe-cli bench` of .gpu/moe-cli ("head") and each packed
-#                                          build, alternated, $REPS rounds (2) over $SHAPES (four real shapes)
+#                                          build, alternated, $REPS rounds (2) over $SHAPES (four real shapes),
+#                                          decoding after a prompt of $PROMPT tokens (512)
 #   tools/gpu-check.sh ab-env VAR "V1 V2"  there: .gpu/moe-cli alone with VAR set to each value in turn (for
 #                                          development switches of an experiment build), as `ab` does
 set -euo pipefail
@@ -143,7 +144,7 @@ case "${1:-}" in
         for variant in "${variants[@]}"; do
           read -r name bin env_set <<<"$variant"
           [ "$env_set" = - ] && env_set=MOE_AB_NONE=1
-          row=$(env "$env_set" timeout 180 "$bin" bench --random-like "$shape" --prompt 512 --gen 128 --repeats 1 \
+          row=$(env "$env_set" timeout 180 "$bin" bench --random-like "$shape" --prompt "${PROMPT:-512}" --gen 128 --repeats 1 \
             --row 2>"$out/ab.err" | head -1) || true
           if [ -z "$row" ]; then
             echo "| $shape | $name | $round | failed: $(tail -c 200 "$out/ab.err" | tr '\n' ' ') | | |"

@@ -52,9 +52,9 @@ struct KvCache {
 
 // Decode-step buffers (one position).
 struct DecodeBuffers {
-  // The residual stream in two buffers that swap roles at each layer: a QKV GEMV stores x + the previous FFN
-  // output to the other one. The output head adds the last FFN output without storing it, so after a step
-  // neither holds the final residual.
+  // The residual stream in two buffers that swap roles: a QKV GEMV stores x + the previous FFN output to the
+  // other one, and so does an FFN kernel with x + the fused attention output. The output head adds the last
+  // FFN output without storing it, so after a step neither holds the final residual.
   float* x = nullptr;                // [H]
   float* x_alt = nullptr;            // [H]
   float* qkv = nullptr;              // [max qkv_rows] fused projection output
@@ -68,10 +68,12 @@ struct DecodeBuffers {
   SampleOut* sample = nullptr;       // sampler output
   uint8_t* seen = nullptr;           // [V] tokens present in the history (penalties)
   float* split = nullptr;            // split-K partial sums of the attention output projection
-  // The FFN blocks' outputs and tagged router logits (see FfnArgs), one region zeroed at the start of a step.
+  // The attention outputs (merge and output projection fused, see AttnDecodeArgs::o_out), the FFN blocks'
+  // outputs and tagged router logits (see FfnArgs), one region zeroed at the start of a step.
+  int64_t* attn_out = nullptr;     // [layers, H] fixed-point sums
   int64_t* ffn_out = nullptr;      // [layers, H] fixed-point sums
   uint64_t* ffn_logits = nullptr;  // [E + 1] router logits
-  size_t ffn_sync_bytes = 0;
+  size_t sync_bytes = 0;
   void* sampler_workspace = nullptr;
   size_t sampler_workspace_bytes = 0;
   int64_t attn_splits =

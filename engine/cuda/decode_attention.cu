@@ -1,9 +1,10 @@
 // Decode-step attention kernels (see decode_kernels.h): preparation of q, k and v of the new position
-// (q/k norms, clip, rotary embedding; k and v written to the bf16 cache), the MLA variants (latent cache,
-// absorbed query, value up-projection), and flash-decoding: each block scores one split of the cache for
-// a group of query heads sharing a KV head, keeps an online softmax, and the partials are merged by a
-// second kernel. MLA runs through the same kernel as one KV head of width r + rope whose values are the
-// first r elements of each cached row.
+// (q/k norms, clip, rotary embedding; k and v written to the bf16 cache), either by a kernel of its own or by
+// the flash-decoding blocks themselves; the MLA variants (latent cache, absorbed query, value
+// up-projection), and flash-decoding: each block scores one split of the cache for a group of query heads
+// sharing a KV head, keeps an online softmax, and the partials are merged by a second kernel (with the
+// output projection, decode_attn_output.cu, for heads of 128 values). MLA runs through the same kernel as
+// one KV head of width r + rope whose values are the first r elements of each cached row.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "cuda/cuda_check.h"
 #include "cuda/decode_common.cuh"
 #include "cuda/decode_kernels.h"
+#include "cuda/decode_split.cuh"
 #include "moe/error.h"
 
 namespace moe::cuda {
@@ -189,7 +191,6 @@ __global__ void __launch_bounds__(128) mla_value_kernel(MlaValueArgs a) {
 }
 
 constexpr int kTile = 32;  // cached positions per tile of the flash-decoding kernel
-constexpr int kMaxSplits = 512;
 
 // Shared-memory layout of attn_decode_kernel, computed alike on the host (size) and the device (offsets).
 // q [GB, hdp] fp32 | k tiles [nbuf, kTile, ks] bf16 | v tiles (unless values are the keys' first vd
@@ -198,9 +199,15 @@ constexpr int kMaxSplits = 512;
 // region holds the key groups' accumulators [kg, GB, vdp] for the final sum.
 struct TileSmem {
   int hdp, vdp, ks, vs;
-  size_t q, k, v, sc, ps, cs, total;
+  size_t q, k, v, sc, ps, cs, prep, total;
 };
-__host__ __device__ inline TileSmem tile_smem(int hd, int vd, bool shared_kv, int gb, int nbuf, int kg) {
+// With the position's preparation fused (AttnDecodeArgs::prep), a last region holds what it needs: rotary
+// factors [hdp] | q norm weights [gb, hdp] | k norm weights [hdp] | k and v [hdp + vdp] | sums [33 + gb + 1].
+__host__ __device__ inline int prep_floats(int hdp, int vdp, int gb) {
+  return hdp + gb * hdp + hdp + hdp + vdp + 33 + gb + 1;
+}
+__host__ __device__ inline TileSmem tile_smem(int hd, int vd, bool shared_kv, int gb, int nbuf, int kg,
+                                              bool prep) {
   TileSmem t;
   t.hdp = (hd + 7) / 8 * 8;
   t.vdp = (vd + 7) / 8 * 8;
@@ -221,20 +228,10 @@ __host__ __device__ inline TileSmem tile_smem(int hd, int vd, bool shared_kv, in
   off += sizeof(float) * size_t(gb) * kTile;
   t.cs = off;
   off += sizeof(float) * size_t(gb);
+  t.prep = (off + 15) / 16 * 16;
+  off = prep ? t.prep + sizeof(float) * size_t(prep_floats(t.hdp, t.vdp, gb)) : off;
   t.total = off;
   return t;
-}
-
-// Positions of this step split over at most a.splits blocks of at least a.chunk positions (multiples of 8),
-// counted from the first visible position: the split count follows the position, so short contexts still
-// fill the GPU and long ones keep few partials. Both kernels derive the same plan from the position.
-__device__ __forceinline__ void split_plan(const AttnDecodeArgs& a, int pos, int64_t& first, int64_t& chunk,
-                                           int64_t& n) {
-  first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-  const int64_t keys = int64_t(pos) + 1 - first;
-  chunk = (keys + a.splits - 1) / a.splits;
-  chunk = max(a.chunk, (chunk + 7) / 8 * 8);
-  n = (keys + chunk - 1) / chunk;
 }
 
 // 16 bytes global -> shared without registers; src_bytes 0 writes zeros (rows past the split).
@@ -261,6 +258,196 @@ __device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
   }
 }
 
+// The position's preparation fused into the flash-decoding kernel (AttnDecodeArgs::prep): what
+// attn_prep_kernel does, for the block's query heads, and for its key and value in the block whose split
+// holds the position. Shared memory: the last region of TileSmem.
+struct PrepSmem {
+  float *rope, *qn, *kn, *k, *v, *scratch, *inv;  // inv: [gb] query heads, then the key
+};
+__device__ __forceinline__ PrepSmem prep_smem(unsigned char* smem, const TileSmem& L, int gb) {
+  float* p = reinterpret_cast<float*>(smem + L.prep);
+  PrepSmem s;
+  s.rope = p;
+  s.qn = s.rope + L.hdp;
+  s.kn = s.qn + gb * L.hdp;
+  s.k = s.kn + L.hdp;
+  s.v = s.k + L.hdp;
+  s.scratch = s.v + L.vdp;
+  s.inv = s.scratch + 33;
+  return s;
+}
+
+// Before the wait for the projection: the rotary factors, and the norm weights copied by cp.async (all in
+// flight at once; prep_after_wait waits for them): one row shared by the heads, or (norms over all heads)
+// each head's own row.
+__device__ void prep_before_wait(const AttnPrepArgs& p, const PrepSmem& s, int hdp, int h0, int nheads,
+                                 int kvh, bool has_pos) {
+  rope_factors(s.rope, p.hd, p.params->pos, p.inv_freq, p.cos_sin_scale);
+  const int q_heads = p.norm_full ? nheads : 1;
+  const auto aligned = [](const float* w) { return (reinterpret_cast<uintptr_t>(w) & 15) == 0; };
+  if (p.hd % 8 == 0 && (!p.q_norm || aligned(p.q_norm)) && (!p.k_norm || aligned(p.k_norm))) {
+    const int hq = p.hd / 4;
+    if (p.q_norm)
+      for (int i = threadIdx.x; i < q_heads * hq; i += blockDim.x)
+        cp_async16(s.qn + (i / hq) * hdp + (i % hq) * 4,
+                   p.q_norm + (p.norm_full ? h0 * p.hd : 0) + (i / hq) * p.hd + (i % hq) * 4, true);
+    if (p.k_norm && has_pos)
+      for (int i = threadIdx.x; i < hq; i += blockDim.x)
+        cp_async16(s.kn + i * 4, p.k_norm + (p.norm_full ? kvh * p.hd : 0) + i * 4, true);
+    cp_async_commit();
+    return;
+  }
+  if (p.q_norm)
+    for (int i = threadIdx.x; i < q_heads * p.hd; i += blockDim.x) {
+      const int g = i / p.hd, d = i % p.hd;
+      s.qn[g * hdp + d] = p.q_norm[(p.norm_full ? h0 * p.hd : 0) + i];
+    }
+  if (p.k_norm && has_pos)
+    for (int d = threadIdx.x; d < p.hd; d += blockDim.x)
+      s.kn[d] = p.k_norm[(p.norm_full ? kvh * p.hd : 0) + d];
+}
+
+__device__ __forceinline__ float inverse_rms(float ss, int count, float eps) {
+  return float(1.0 / sqrt(double(ss) / double(count) + double(eps)));
+}
+
+// After the wait: the block's query heads normed, clipped, rotated and scaled into qs [gb, hdp]; with
+// has_pos also the key (normed, clipped, rotated) and the value (clipped), rounded to bf16 into the cache
+// and, when kslot is set, into the first tile's row of the position. Ends with a barrier, after which the
+// block's tile loads see the cache rows it wrote.
+__device__ void prep_after_wait(const AttnPrepArgs& p, const PrepSmem& s, float* qs, int hdp, int vdp, int gb,
+                                int h0, int nheads, int kvh, bool has_pos, float scale, bf16* kslot,
+                                bf16* vslot) {
+  const int q_rows = p.nh * p.hd, k_rows = p.nkv * p.hd, pos = p.params->pos;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  // Every global load at once, one L2 round trip: the heads' rows copied by cp.async (16-byte pieces when
+  // rows are multiples of 8 floats) while the sums of squares for norms over all heads (OLMoE) load
+  // kRound float4s per thread.
+  const float* kin = p.qkv + q_rows + kvh * p.hd;
+  const float* vin = p.qkv + q_rows + k_rows + kvh * p.vd;
+  const bool vec = p.hd % 8 == 0 && p.vd % 8 == 0 && (reinterpret_cast<uintptr_t>(p.qkv) & 15) == 0;
+  if (vec) {
+    const int hq = p.hd / 4, vq = p.vd / 4;
+    for (int i = threadIdx.x; i < nheads * hq; i += blockDim.x)
+      cp_async16(qs + (i / hq) * hdp + (i % hq) * 4, p.qkv + h0 * p.hd + i * 4, true);
+    if (has_pos) {
+      for (int i = threadIdx.x; i < hq; i += blockDim.x)
+        cp_async16(s.k + i * 4, kin + i * 4, true);
+      for (int i = threadIdx.x; i < vq; i += blockDim.x)
+        cp_async16(s.v + i * 4, vin + i * 4, true);
+    }
+    cp_async_commit();
+  } else {
+    for (int i = threadIdx.x; i < nheads * hdp; i += blockDim.x) {
+      const int g = i / hdp, d = i % hdp;
+      qs[i] = d < p.hd ? p.qkv[(h0 + g) * p.hd + d] : 0.0f;
+    }
+    if (has_pos) {
+      for (int d = threadIdx.x; d < hdp; d += blockDim.x)
+        s.k[d] = d < p.hd ? kin[d] : 0.0f;
+      for (int d = threadIdx.x; d < vdp; d += blockDim.x)
+        s.v[d] = d < p.vd ? vin[d] : 0.0f;
+    }
+  }
+  for (int i = nheads * hdp + threadIdx.x; i < gb * hdp; i += blockDim.x)
+    qs[i] = 0.0f;
+  if (p.norm_full) {
+    // The query rows' and (has_pos) the key rows' sums of squares, contiguous in the projection.
+    const int nq = p.q_norm ? q_rows : 0, n = nq + (p.k_norm && has_pos ? k_rows : 0);
+    float ssq = 0.0f, ssk = 0.0f;
+    if (vec) {
+      constexpr int kRound = 8;
+      const float4* x4 = reinterpret_cast<const float4*>(p.qkv + (p.q_norm ? 0 : q_rows));
+      const int n4 = n / 4, nq4 = nq / 4;
+      for (int base = 0; base < n4; base += kRound * blockDim.x) {
+        float4 v[kRound];
+#pragma unroll
+        for (int k = 0; k < kRound; ++k) {
+          const int i = base + threadIdx.x + k * blockDim.x;
+          v[k] = i < n4 ? __ldcg(x4 + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+#pragma unroll
+        for (int k = 0; k < kRound; ++k) {
+          const float q = v[k].x * v[k].x + v[k].y * v[k].y + v[k].z * v[k].z + v[k].w * v[k].w;
+          (base + threadIdx.x + k * blockDim.x < nq4 ? ssq : ssk) += q;
+        }
+      }
+    } else {
+      const float* x = p.qkv + (p.q_norm ? 0 : q_rows);
+      for (int i = threadIdx.x; i < n; i += blockDim.x)
+        (i < nq ? ssq : ssk) += x[i] * x[i];
+    }
+    if (p.q_norm) {
+      const float ss = block_sum(ssq, s.scratch);
+      if (threadIdx.x < gb) s.inv[threadIdx.x] = inverse_rms(ss, q_rows, p.eps);
+    }
+    if (p.k_norm && has_pos) {
+      const float ss = block_sum(ssk, s.scratch);
+      if (threadIdx.x == 0) s.inv[gb] = inverse_rms(ss, k_rows, p.eps);
+    }
+  }
+  cp_async_wait<0>();  // the rows and prep_before_wait's norm weights
+  __syncthreads();
+  if (!p.norm_full)  // per head: a warp per row
+    for (int r = warp; r <= nheads; r += warps) {
+      const bool key = r == nheads;
+      if (key ? !(p.k_norm && has_pos) : !p.q_norm) continue;
+      const float* v = key ? s.k : qs + r * hdp;
+      float ss = 0.0f;
+      for (int d = lane; d < p.hd; d += 32)
+        ss = fmaf(v[d], v[d], ss);
+      ss = warp_sum(ss);
+      if (lane == 0) s.inv[key ? gb : r] = inverse_rms(ss, p.hd, p.eps);
+    }
+  __syncthreads();
+  const auto finish = [&](float v, const float* norm_w, float inv) {
+    if (norm_w) v = norm_w[0] * (v * inv);
+    return p.clip > 0 ? fminf(fmaxf(v, -p.clip), p.clip) : v;
+  };
+  for (int i = threadIdx.x; i < nheads * hdp; i += blockDim.x) {
+    const int g = i / hdp, d = i % hdp;
+    if (d < p.hd) qs[i] = finish(qs[i], p.q_norm ? s.qn + (p.norm_full ? i : d) : nullptr, s.inv[g]);
+  }
+  if (has_pos) {
+    for (int d = threadIdx.x; d < p.hd; d += blockDim.x)
+      s.k[d] = finish(s.k[d], p.k_norm ? s.kn + d : nullptr, s.inv[gb]);
+    for (int d = threadIdx.x; d < p.vd; d += blockDim.x)
+      s.v[d] = finish(s.v[d], nullptr, 1.0f);
+  }
+  __syncthreads();
+  // Rotary embedding of every dimension; the query also times the attention scale.
+  const int half = p.hd / 2, rows = nheads + (has_pos ? 1 : 0);
+  for (int i = threadIdx.x; i < rows * half; i += blockDim.x) {
+    const int r = i / half, j = i % half;
+    float* v = r < nheads ? qs + r * hdp : s.k;
+    const float m = r < nheads ? scale : 1.0f;
+    const float c = s.rope[j], sn = s.rope[half + j];
+    const int ia = p.interleaved ? 2 * j : j, ib = p.interleaved ? 2 * j + 1 : j + half;
+    const float x0 = v[ia], x1 = v[ib];
+    v[ia] = (x0 * c - x1 * sn) * m;
+    v[ib] = (x1 * c + x0 * sn) * m;
+  }
+  if (2 * half < p.hd)  // an odd head size: the last query dimension is not rotated, only scaled
+    for (int g = threadIdx.x; g < nheads; g += blockDim.x)
+      qs[g * hdp + p.hd - 1] *= scale;
+  __syncthreads();
+  if (has_pos) {
+    bf16* kc = p.k_cache + (int64_t(pos) * p.nkv + kvh) * p.hd;
+    bf16* vc = p.v_cache + (int64_t(pos) * p.nkv + kvh) * p.vd;
+    for (int d = threadIdx.x; d < hdp; d += blockDim.x) {
+      const bf16 k = __float2bfloat16(s.k[d]);
+      if (d < p.hd) kc[d] = k;
+      if (kslot) kslot[d] = k;
+    }
+    for (int d = threadIdx.x; d < vdp; d += blockDim.x) {
+      const bf16 v = __float2bfloat16(s.v[d]);
+      if (d < p.vd) vc[d] = v;
+      if (vslot) vslot[d] = v;
+    }
+  }
+  __syncthreads();
+}
+
 // grid (nkv * head groups, splits), NT threads: a block handles GB query heads of one KV head (all of them
 // when GB >= heads per KV head; MLA: all heads over the one latent) over one split, so each cached row is
 // read from memory once per step. Per tile of kTile positions: the rows are copied to shared memory
@@ -273,7 +460,9 @@ __device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
 // previous kernel, which writes that row), or only that one.
 enum class TileRows { All, BeforePos, OnlyPos };
 
-template <int GB, int NT, bool Wide, int EQ, int NBUF>
+// kPrep: the position's preparation fused (AttnDecodeArgs::prep), a separate instantiation because it costs
+// registers (the 8-head variant went from 77 to 99 with it).
+template <int GB, int NT, bool Wide, int EQ, int NBUF, bool kPrep>
 __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
   extern __shared__ __align__(16) unsigned char smem[];
@@ -282,7 +471,7 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
   constexpr int R = GB * kTile / NT > 1 ? GB * kTile / NT : 1;
   static_assert(GB * kTile * P == NT * R, "score mapping covers the tile");
   const bool shared_kv = a.v == a.k && a.v_stride == a.k_stride;
-  const TileSmem L = tile_smem(a.hd, a.vd, shared_kv, GB, NBUF, KG);
+  const TileSmem L = tile_smem(a.hd, a.vd, shared_kv, GB, NBUF, KG, kPrep);
   float* qs = reinterpret_cast<float*>(smem + L.q);
   bf16* kb = reinterpret_cast<bf16*>(smem + L.k);
   bf16* vb = shared_kv ? kb : reinterpret_cast<bf16*>(smem + L.v);
@@ -348,12 +537,22 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
   };
   // The first tile's cached rows before this step's position were written by earlier steps: they are
   // fetched while the previous kernel drains. Then the new position's row (the preparation kernel's) and q.
+  // With the preparation fused, the position's row is computed here instead (prep_after_wait).
   load_tile(0, j0, TileRows::BeforePos);
+  const bool has_pos = kPrep && j0 <= pos && pos < j1;
+  const PrepSmem pr = prep_smem(smem, L, GB);
+  if constexpr (kPrep) prep_before_wait(a.prep, pr, L.hdp, h0, nheads, kvh, has_pos);
   asm volatile("griddepcontrol.wait;" ::: "memory");
-  load_tile(0, j0, TileRows::OnlyPos);
-  for (int i = tid; i < GB * L.hdp; i += NT) {
-    const int g = i / L.hdp, d = i % L.hdp;
-    qs[i] = g < nheads && d < a.hd ? a.q[int64_t(h0 + g) * a.hd + d] * a.scale : 0.0f;
+  if constexpr (kPrep) {
+    const bool in_first = has_pos && pos - j0 < kTile;
+    prep_after_wait(a.prep, pr, qs, L.hdp, L.vdp, GB, h0, nheads, kvh, has_pos, a.scale,
+                    in_first ? kb + (pos - j0) * L.ks : nullptr, in_first ? vb + (pos - j0) * vss : nullptr);
+  } else {
+    load_tile(0, j0, TileRows::OnlyPos);
+    for (int i = tid; i < GB * L.hdp; i += NT) {
+      const int g = i / L.hdp, d = i % L.hdp;
+      qs[i] = g < nheads && d < a.hd ? a.q[int64_t(h0 + g) * a.hd + d] * a.scale : 0.0f;
+    }
   }
 
   float m_run[HW], l_run[HW];
@@ -621,12 +820,12 @@ int sm_count() {
 }
 
 // Launches the decode kernel and the merge; returns nothing, throws when shared memory does not suffice.
-template <int GB, int NT, bool Wide, int EQ, int NBUF>
+template <int GB, int NT, bool Wide, int EQ, int NBUF, bool kPrep = false>
 void launch_decode(AttnDecodeArgs a, cudaStream_t s) {
   constexpr int KG = NT / (Wide ? 128 : 32);
   const bool shared_kv = a.v == a.k && a.v_stride == a.k_stride;
-  const size_t smem = tile_smem(a.hd, a.vd, shared_kv, GB, NBUF, KG).total;
-  auto kernel = attn_decode_kernel<GB, NT, Wide, EQ, NBUF>;
+  const size_t smem = tile_smem(a.hd, a.vd, shared_kv, GB, NBUF, KG, kPrep).total;
+  auto kernel = attn_decode_kernel<GB, NT, Wide, EQ, NBUF, kPrep>;
   int dev = 0, optin = 0;
   MOE_CUDA_CHECK(cudaGetDevice(&dev));
   MOE_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
@@ -651,6 +850,7 @@ void launch_decode(AttnDecodeArgs a, cudaStream_t s) {
   a.splits = std::clamp<int64_t>(want, 1, std::min<int64_t>(a.splits, kMaxSplits));
   launch_pdl(kernel, dim3(unsigned(heads_blocks), unsigned(a.splits)), NT, smem, s, a);
   MOE_CUDA_LAUNCHED();
+  if (a.o_w) return launch_attn_output(a, s);
   launch_pdl(attn_combine_kernel, dim3(unsigned(a.nh), unsigned((a.vd + 31) / 32)), kCombineWarps * 32, 0, s,
              a);
   MOE_CUDA_LAUNCHED();
@@ -659,6 +859,13 @@ void launch_decode(AttnDecodeArgs a, cudaStream_t s) {
 template <int GB>
 void launch_decode_gb(const AttnDecodeArgs& a, cudaStream_t s) {
   constexpr int NT = GB >= 8 ? 256 : 128;
+  if (a.prep.qkv) {  // only where attn_prep_fusable said so
+    if constexpr (GB < 8)
+      if (a.vd <= 128 && !(a.v == a.k && a.v_stride == a.k_stride))
+        return launch_decode<GB, NT, false, 1, 2, true>(a, s);
+    throw Error("attention: the fused preparation does not take " + std::to_string(a.nh / a.nkv) +
+                " query heads per KV head or values of " + std::to_string(a.vd));
+  }
   if (a.vd <= 128) return launch_decode<GB, NT, false, 1, 2>(a, s);
   if (a.vd <= 512) return launch_decode<GB, NT, true, 1, 1>(a, s);
   if constexpr (GB <= 8)
@@ -699,6 +906,10 @@ void launch_mla_query(const MlaQueryArgs& a, cudaStream_t s) {
 void launch_mla_value(const MlaValueArgs& a, cudaStream_t s) {
   launch_pdl(mla_value_kernel, unsigned((int64_t(a.nh) * a.vd + 3) / 4), 128, 0, s, a);
   MOE_CUDA_LAUNCHED();
+}
+
+bool attn_prep_fusable(int nh, int nkv, int vd) {
+  return nkv > 0 && nh / nkv < 8 && vd <= 128;  // head groups of 1, 2 and 4 (launch_attn_decode)
 }
 
 void launch_attn_decode(const AttnDecodeArgs& a, cudaStream_t s) {

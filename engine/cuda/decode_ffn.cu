@@ -293,7 +293,7 @@ __global__ void __launch_bounds__(kThreads, 1) ffn_kernel(FfnArgs a, RouterArgs 
     sm.route.shared_scale = 1.0f;
   }
   float* xs = smem;
-  load_input<2>(xs, a.x, H, a.ffn_norm, a.eps, sm.scratch);  // + barrier
+  load_input<2>(xs, a.x, H, a.ffn_norm, a.eps, sm.scratch, a.x_add, a.x_out);  // + barrier
   const Share s = block_share(a, sh);
 
   const int rg = t / sh.row_threads;

@@ -50,6 +50,10 @@ struct RouterArgs {
 // transposed ([I, H]). A non-finite output does not survive the fixed point (cuda_decode_notes, version 62).
 struct FfnArgs {
   const float* x = nullptr;  // residual (input of the norm)
+  // The fused attention output (int64, units of 2^-32, AttnDecodeArgs::o_out) to add to x first; block 0
+  // stores x + x_add to x_out.
+  const int64_t* x_add = nullptr;
+  float* x_out = nullptr;
   const float* ffn_norm = nullptr;
   float eps = 0;
   int64_t hidden = 0;
@@ -84,6 +88,7 @@ inline int split_pieces(int64_t rows, int64_t cols) {
 void prepare_gemv_kernels(size_t max_smem, int sm_count);
 void prepare_ffn_kernels(size_t max_smem, int sm_count);
 void prepare_attention_kernels();
+void prepare_attn_output_kernels();
 // y (=|+=) W norm(x). A residual-adding GEMV of 2,048 or 4,096 columns runs one row per warp; other
 // residual-adding GEMVs with few rows run split-K when given `split_part` (kMaxSplitPieces * rows floats).
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
@@ -159,8 +164,28 @@ struct AttnDecodeArgs {      // flash-decoding over the cache, partials per spli
   const StepParams* params = nullptr;
   float* partial = nullptr;  // [splits, nh, vd + 2]
   float* out = nullptr;      // [nh, vd]
+  // Set (prep.qkv, standard attention only): the kernel also prepares this position's q, k and v from the
+  // fused projection as launch_attn_prep does (`q` is then not read): each block its own query heads, the
+  // block whose split holds the position its key and value, which it also writes to the cache.
+  AttnPrepArgs prep;
+  // Set (o_w): the merge also applies the attention output projection o_w [o_rows, nh * vd] (+ o_bias) and
+  // adds the result to o_out (int64 in units of 2^-32, zero before the step) instead of writing `out`. Only
+  // where attn_output_fusable says so.
+  const bf16* o_w = nullptr;
+  int64_t o_rows = 0;
+  const float* o_bias = nullptr;
+  int64_t* o_out = nullptr;
 };
 void launch_attn_decode(const AttnDecodeArgs& a, cudaStream_t s);
+// Whether the flash-decoding kernel takes the preparation (AttnDecodeArgs::prep): fewer than 8 query heads
+// per KV head and values of at most 128. With 8 (Qwen3-30B-A3B) the kernel's registers went from 77 to 99,
+// two blocks an SM instead of three, and the step was slower (bench/cuda_decode_notes.md, version 73).
+bool attn_prep_fusable(int nh, int nkv, int vd);
+// Whether the merge can apply the output projection (decode_attn_output.cu): heads of 128 values, a
+// 16-byte aligned matrix.
+bool attn_output_fusable(int64_t vd, const bf16* o_w);
+// The merge with the output projection, for a.splits as the flash-decoding kernel ran with.
+void launch_attn_output(const AttnDecodeArgs& a, cudaStream_t s);
 
 void launch_embed(const bf16* table, int64_t hidden, const StepParams* params, float* x, cudaStream_t s);
 

@@ -1,7 +1,10 @@
 // The decode step's buffers and its sequence of kernels (see decode.h). Per standard layer: fused QKV GEMV
-// (norm folded in; it also adds the previous layer's FFN output to the residual), q/k/v preparation,
-// flash-decoding + merge, O GEMV into the residual, then the whole feed-forward block (router, expert choice,
-// gate/up, weighted down projection) in one kernel that leaves its output for the next GEMV to add.
+// (norm folded in; it also adds the previous layer's FFN output to the residual), flash-decoding (which also
+// prepares the position's q, k and v when attn_prep_fusable says so; else a preparation kernel first), the
+// merge fused with the O projection (its output in fixed point), then the whole feed-forward block (which
+// adds that output to the residual; router, expert choice, gate/up, weighted down projection) in one kernel
+// that leaves its output for the next GEMV to add. MLA and heads other than 128 values merge in a kernel of
+// their own and add the O GEMV's output to the residual directly.
 #include <algorithm>
 #include <type_traits>
 #include <utility>
@@ -67,9 +70,10 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   take(b.split, kMaxSplitPieces * H);  // the attention output projection's split-K pieces
   // One region, zeroed at the start of every step.
   const size_t sync_start = used;
+  take(b.attn_out, s.num_layers * H);
   take(b.ffn_out, s.num_layers * H);
   take(b.ffn_logits, s.num_experts + 1);
-  b.ffn_sync_bytes = used - sync_start;
+  b.sync_bytes = used - sync_start;
   return used;
 }
 
@@ -89,6 +93,7 @@ void prepare_decode_kernels(const CudaContext& c) {
   prepare_ffn_kernels(size_t(max_optin) - 8192, c.sm_count);
   check_ffn_shape(s.hidden_size);
   prepare_attention_kernels();
+  prepare_attn_output_kernels();
   if (s.top_k > kMaxTopK)
     throw Error("CUDA decode: top-" + std::to_string(s.top_k) + " routing (at most " +
                 std::to_string(kMaxTopK) + ")");
@@ -106,7 +111,10 @@ void enqueue_decode_step(CudaContext& c) {
   const float eps = float(s.rms_norm_eps);
   const int64_t H = s.hidden_size, nh = s.num_heads, k = c.top_k;
   const bool mla = s.attention == AttentionKind::MLA;
-  MOE_CUDA_CHECK(cudaMemsetAsync(d.ffn_out, 0, d.ffn_sync_bytes, st));
+  MOE_CUDA_CHECK(cudaMemsetAsync(d.attn_out, 0, d.sync_bytes, st));
+  // The flash-decoding kernel prepares the position itself (AttnDecodeArgs::prep) where that leaves its
+  // occupancy as it was (see attn_prep_fusable).
+  const bool fuse_prep = !mla && attn_prep_fusable(int(nh), int(s.num_kv_heads), int(s.v_head_dim));
   // The residual stream: each FFN block leaves its output in fixed point (ffn), which the next layer's QKV
   // GEMV adds to x as it loads it, its block 0 storing the sum to the other buffer.
   float* x = d.x;
@@ -117,6 +125,7 @@ void enqueue_decode_step(CudaContext& c) {
   for (int64_t li = 0; li < s.num_layers; ++li) {
     const DeviceLayer& L = c.w.layers[size_t(li)];
     const LayerSpec& ls = s.layers[size_t(li)];
+    const int64_t* attn_add = nullptr;  // the fused attention output, when the merge projects it
     // Attention input projection, with the layer's input norm folded in.
     launch_gemv({L.qkv, L.qkv_rows, H, x, L.attn_norm, eps, L.qkv_bias, d.qkv, ffn, ffn ? x_other : nullptr},
                 false, st);
@@ -181,7 +190,11 @@ void enqueue_decode_step(CudaContext& c) {
       ap.q = d.q;
       ap.k_cache = c.kv.k[size_t(li)];
       ap.v_cache = c.kv.v[size_t(li)];
-      launch_attn_prep(ap, st);
+      if (fuse_prep) {
+        at.prep = ap;  // the flash-decoding kernel prepares the position itself
+      } else {
+        launch_attn_prep(ap, st);
+      }
       at.q = d.q;
       at.k = c.kv.k[size_t(li)];
       at.v = c.kv.v[size_t(li)];
@@ -191,13 +204,28 @@ void enqueue_decode_step(CudaContext& c) {
       at.k_stride = s.num_kv_heads * s.head_dim;
       at.v_stride = s.num_kv_heads * s.v_head_dim;
       at.window = ls.sliding_window;
-      launch_attn_decode(at, st);
-      launch_gemv({L.o, H, nh * s.v_head_dim, d.attn, nullptr, 0, L.o_bias, x}, true, st, d.split);
+      if (attn_output_fusable(at.vd, L.o)) {
+        // The merge applies the output projection; the FFN adds its output to the residual.
+        at.o_w = L.o;
+        at.o_rows = H;
+        at.o_bias = L.o_bias;
+        at.o_out = d.attn_out + li * H;
+        attn_add = at.o_out;
+        launch_attn_decode(at, st);
+      } else {
+        launch_attn_decode(at, st);
+        launch_gemv({L.o, H, nh * s.v_head_dim, d.attn, nullptr, 0, L.o_bias, x}, true, st, d.split);
+      }
     }
 
     // Feed-forward block: ffn(norm(x)), added to x by the next GEMV.
     FfnArgs f;
     f.x = x;
+    if (attn_add) {
+      f.x_add = attn_add;
+      f.x_out = x_other;
+      std::swap(x, x_other);
+    }
     f.ffn_norm = L.ffn_norm;
     f.eps = eps;
     f.hidden = H;
