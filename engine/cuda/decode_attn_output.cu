@@ -6,7 +6,6 @@
 // The block's weights (16 bytes per lane and row) are loaded into registers before the wait for the
 // flash-decoding kernel: after it only the partials' L2 round trip, the merge and the dots remain. This
 // replaces a merge kernel, the kernel boundary after it and the projection's load of the merged vector.
-#include <algorithm>
 #include <string>
 
 #include "cuda/cuda_check.h"
@@ -45,7 +44,8 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) attn_output_kernel(Att
     w[k] =
         r < a.o_rows ? load_weights8(a.o_w + r * cols + h * kHeadValues + sub * 8) : make_uint4(0, 0, 0, 0);
   }
-  // Lane `sub` of a half-warp writes the half-warp's row sub (sub < kLoads), bias included (head 0 only).
+  // Lane `sub` (< kLoads) of a half-warp writes the row of the half-warp's load `sub`, bias included (head
+  // 0 only).
   const int64_t my_row = row0 + 2 * sub;
   const float bias = h == 0 && a.o_bias && sub < kLoads && my_row < a.o_rows ? a.o_bias[my_row] : 0.0f;
   pdl_begin();
