@@ -809,16 +809,6 @@ __global__ void embed_kernel(const bf16* table, int64_t hidden, const StepParams
     x[i] = __bfloat162float(row[i]);
 }
 
-int sm_count() {
-  static int count = [] {
-    int dev = 0, n = 0;
-    MOE_CUDA_CHECK(cudaGetDevice(&dev));
-    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-    return n;
-  }();
-  return count;
-}
-
 // Launches the decode kernel and the merge; returns nothing, throws when shared memory does not suffice.
 template <int GB, int NT, bool Wide, int EQ, int NBUF, bool kPrep = false>
 void launch_decode(AttnDecodeArgs a, cudaStream_t s) {

@@ -135,16 +135,6 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) attn_output_kernel(Att
               static_cast<unsigned long long>(__float2ll_rn((mine + bias) * kFixedScale)));
 }
 
-int sm_count() {
-  static int count = [] {
-    int dev = 0, n = 0;
-    MOE_CUDA_CHECK(cudaGetDevice(&dev));
-    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-    return n;
-  }();
-  return count;
-}
-
 template <int kLoads>
 unsigned chunks(int64_t rows) {
   return unsigned((rows + 16 * kLoads - 1) / (16 * kLoads));

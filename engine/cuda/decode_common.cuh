@@ -324,6 +324,17 @@ void prefer_max_shared(Kernel* kernel) {
                                       int(cudaSharedmemCarveoutMaxShared)));
 }
 
+// SMs of the device the first call sees (the decode kernels size their grids by it).
+inline int sm_count() {
+  static const int count = [] {
+    int dev = 0, n = 0;
+    MOE_CUDA_CHECK(cudaGetDevice(&dev));
+    MOE_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+    return n;
+  }();
+  return count;
+}
+
 // A launch with programmatic dependent launch allowed; `cooperative` also asks the driver to make every block
 // resident at once (or to refuse the launch), for kernels whose blocks wait for each other.
 template <class... Params, class... Args>
