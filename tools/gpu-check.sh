@@ -13,6 +13,9 @@
 #                                          decoding after a prompt of $PROMPT tokens (512)
 #   tools/gpu-check.sh ab-env VAR "V1 V2"  there: .gpu/moe-cli alone with VAR set to each value in turn (for
 #                                          development switches of an experiment build), as `ab` does
+#   tools/gpu-check.sh profile             there: Nsight Compute over one eager decode step of each of $SHAPES
+#                                          after a prompt of $PROMPT tokens: time, DRAM bytes and registers per
+#                                          kernel (tools/ncu_decode_summary.py), CSVs and tables under $OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -156,8 +159,35 @@ case "${1:-}" in
       done
     done
     ;;
+  profile)
+    out=${OUT:-/tmp/gpu-check}
+    mkdir -p "$out"
+    [ -f .gpu/libs.tar.xz ] && tar xJf .gpu/libs.tar.xz -C .gpu
+    export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+    [ -n "$ncu" ] || { echo "profile: no ncu on this machine" >&2; exit 1; }
+    echo "commit $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || true)"
+    # The decode kernels by name (the prefill's embed kernel matches too; the summary keeps the last step).
+    kernels='gemv|attn_(prep|decode|combine|output)|ffn_kernel|mla_(prep|query|value)|reduce_add|embed_kernel'
+    kernels+='|stats_kernel|select_pass|full_(draw|sum)|gather_sample|mark_seen'
+    copy=""
+    for shape in ${SHAPES:-qwen1.5-moe-a2.7b olmoe-1b-7b deepseek-v2-lite qwen3-30b-a3b}; do
+      # The step with graphs and overlap, and the copy bandwidth, from a plain bench in the same run.
+      row=$(.gpu/moe-cli bench --random-like "$shape" --prompt "${PROMPT:-512}" --gen 128 --repeats 1 --row)
+      tok_s=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $8); print $8}')
+      copy=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $10); print $10}')
+      "$ncu" --clock-control none --csv --kernel-name "regex:$kernels" \
+        --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,launch__registers_per_thread \
+        .gpu/moe-cli bench --random-like "$shape" --prompt "${PROMPT:-512}" --gen 2 --repeats 1 --no-graphs \
+        >"$out/ncu-$shape.csv" 2>"$out/ncu-$shape.err" || { tail -5 "$out/ncu-$shape.err"; continue; }
+      echo
+      echo "== $shape at ${PROMPT:-512}: $tok_s tok/s with graphs, copy $copy GB/s"
+      python3 tools/ncu_decode_summary.py "$out/ncu-$shape.csv" "$copy" "$(awk -v t="$tok_s" 'BEGIN {print 1000 / t}')" |
+        tee "$out/ncu-$shape.md"
+    done
+    ;;
   *)
-    echo "usage: $0 build|run|pack NAME=PATH...|ab|ab-env VAR \"VALUE...\"" >&2
+    echo "usage: $0 build|run|pack NAME=PATH...|ab|ab-env VAR \"VALUE...\"|profile" >&2
     exit 2
     ;;
 esac
