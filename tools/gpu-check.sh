@@ -42,7 +42,7 @@ case "${1:-}" in
     fi
     # So do the check programs (four of ~9 MB each would not fit beside the tree otherwise).
     tar cJf .gpu/checks.tar.xz -C .gpu $checks && (cd .gpu && rm -f $checks)
-    git rev-parse --short HEAD >.gpu/COMMIT
+    git describe --always --dirty >.gpu/COMMIT
     du -sh .gpu
     ;;
   run)

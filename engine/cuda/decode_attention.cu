@@ -128,9 +128,19 @@ __global__ void __launch_bounds__(kPrepThreads) attn_prep_kernel(AttnPrepArgs a)
   }
 }
 
-// MLA: the normalised latent and the rotated shared key into the cache; the normalised q_a for q_b.
-__global__ void __launch_bounds__(256) mla_prep_kernel(MlaPrepArgs a) {
-  pdl_begin();
+__device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 v = __bfloat1622float2(h[i]);
+    f[2 * i] = v.x;
+    f[2 * i + 1] = v.y;
+  }
+}
+
+// MLA: the normalised latent and the rotated shared key into the cache; the normalised q_a for q_b. One
+// block (after the wait for the projection).
+__device__ void mla_prep(const MlaPrepArgs& a) {
   __shared__ float kpe[kMaxHead];
   __shared__ float scratch[33];
   const int pos = a.params->pos;
@@ -154,24 +164,64 @@ __global__ void __launch_bounds__(256) mla_prep_kernel(MlaPrepArgs a) {
   }
 }
 
-// grid (nh, ceil(r / 128)): q[h, c] = sum_i q_nope[h, i] * kv_b[h (nope + vd) + i, c]; block (h, 0) also
-// rotates q_pe into q[h, r ..].
-__global__ void __launch_bounds__(128) mla_query_kernel(MlaQueryArgs a) {
+constexpr int kMlaThreads = 256;
+__global__ void __launch_bounds__(kMlaThreads) mla_prep_kernel(MlaPrepArgs a) {
   pdl_begin();
+  mla_prep(a);
+}
+
+// grid (nh (+ 1 with the preparation folded in), ceil(r / kMlaCols)), kMlaThreads threads: block (h, c)
+// forms q[h, j] = sum_i q_nope[h, i] * kv_b[h (nope + vd) + i, j] for kMlaCols columns j. Thread t takes 8
+// columns (16 bytes) of rows t / 8, t / 8 + kMlaSlices, ..., all its loads in flight at once, and the
+// slices are summed in a fixed order. Block (h, 0) also rotates q_pe into q[h, r ..]; block (nh, 0), when
+// MlaQueryArgs::prep is set, does mla_prep_kernel's work beside the heads (the query does not need it).
+constexpr int kMlaCols = 64, kMlaSlices = kMlaThreads / (kMlaCols / 8);
+__global__ void __launch_bounds__(kMlaThreads) mla_query_kernel(MlaQueryArgs a) {
+  pdl_begin();
+  const int h = blockIdx.x;
+  if (h == a.nh) {
+    if (blockIdx.y == 0) mla_prep(a.prep);
+    return;
+  }
   __shared__ float qn[kMaxHead];
-  const int h = blockIdx.x, hd = a.nope + a.rope;
+  __shared__ float part[kMlaSlices][kMlaCols + 1];
+  const int hd = a.nope + a.rope;
   const float* qh = a.q_full + int64_t(h) * hd;
   for (int i = threadIdx.x; i < hd; i += blockDim.x)
     qn[i] = qh[i];
   __syncthreads();
-  const int c = blockIdx.y * blockDim.x + threadIdx.x;
+  const int cg = threadIdx.x % (kMlaCols / 8), slice = threadIdx.x / (kMlaCols / 8);
+  const int c0 = blockIdx.y * kMlaCols + cg * 8;
+  const bf16* w = a.kv_b + int64_t(h) * (a.nope + a.vd) * a.r;
+  float acc[8] = {};
+  if (a.r % 8 == 0 && (reinterpret_cast<uintptr_t>(a.kv_b) & 15) == 0) {
+    if (c0 < a.r) {
+#pragma unroll 4
+      for (int i = slice; i < a.nope; i += kMlaSlices) {
+        float f[8];
+        unpack8(__ldg(reinterpret_cast<const uint4*>(w + int64_t(i) * a.r + c0)), f);
+#pragma unroll
+        for (int k = 0; k < 8; ++k)
+          acc[k] = fmaf(qn[i], f[k], acc[k]);
+      }
+    }
+  } else {  // odd latent sizes: element by element
+    for (int i = slice; i < a.nope; i += kMlaSlices)
+#pragma unroll
+      for (int k = 0; k < 8; ++k)
+        if (c0 + k < a.r) acc[k] = fmaf(qn[i], __bfloat162float(w[int64_t(i) * a.r + c0 + k]), acc[k]);
+  }
+#pragma unroll
+  for (int k = 0; k < 8; ++k)
+    part[slice][cg * 8 + k] = acc[k];
+  __syncthreads();
   float* out = a.q + int64_t(h) * (a.r + a.rope);
-  if (c < a.r) {
-    const bf16* w = a.kv_b + int64_t(h) * (a.nope + a.vd) * a.r + c;
-    float acc = 0.0f;
-    for (int i = 0; i < a.nope; ++i)
-      acc = fmaf(qn[i], __bfloat162float(w[int64_t(i) * a.r]), acc);
-    out[c] = acc;
+  const int c = blockIdx.y * kMlaCols + threadIdx.x;
+  if (threadIdx.x < kMlaCols && c < a.r) {
+    float sum = 0.0f;
+    for (int k = 0; k < kMlaSlices; ++k)
+      sum += part[k][threadIdx.x];
+    out[c] = sum;
   }
   if (blockIdx.y == 0) {
     rope_inplace(qn + a.nope, a.rope, a.params->pos, a.inv_freq, a.cos_sin_scale, a.interleaved);
@@ -246,16 +296,6 @@ __device__ __forceinline__ void cp_async_commit() {
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
-
-__device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 v = __bfloat1622float2(h[i]);
-    f[2 * i] = v.x;
-    f[2 * i + 1] = v.y;
-  }
 }
 
 // The position's preparation fused into the flash-decoding kernel (AttnDecodeArgs::prep): what
@@ -549,11 +589,26 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
                     in_first ? kb + (pos - j0) * L.ks : nullptr, in_first ? vb + (pos - j0) * vss : nullptr);
   } else {
     load_tile(0, j0, TileRows::OnlyPos);
+    // q unscaled (the scores take the scale): by cp.async in 16-byte pieces where the rows allow, all in
+    // flight at once (MLA's 16 heads of 576 are 36 loads per thread, which a loop of loads waits on
+    // one L2 round trip at a time); the tile loop's first wait covers them.
+    const bool q_vec = a.hd % 4 == 0 && (reinterpret_cast<uintptr_t>(a.q) & 15) == 0;
+    if (q_vec) {
+      const int hq = a.hd / 4;
+      for (int i = tid; i < nheads * hq; i += NT)
+        cp_async16(qs + (i / hq) * L.hdp + (i % hq) * 4, a.q + int64_t(h0) * a.hd + int64_t(i) * 4, true);
+      cp_async_commit();
+    }
     for (int i = tid; i < GB * L.hdp; i += NT) {
       const int g = i / L.hdp, d = i % L.hdp;
-      qs[i] = g < nheads && d < a.hd ? a.q[int64_t(h0 + g) * a.hd + d] * a.scale : 0.0f;
+      if (g >= nheads || d >= a.hd)
+        qs[i] = 0.0f;
+      else if (!q_vec)
+        qs[i] = a.q[int64_t(h0 + g) * a.hd + d];
     }
   }
+  // The fused preparation scales q itself.
+  const float score_scale = kPrep ? 1.0f : a.scale;
 
   float m_run[HW], l_run[HW];
 #pragma unroll
@@ -623,7 +678,7 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
 #pragma unroll
         for (int o = P / 2; o > 0; o >>= 1)
           dot[r] += __shfl_xor_sync(pmask, dot[r], o);
-        if (sub == 0) sc[(sh + r) * kTile + st] = dot[r];
+        if (sub == 0) sc[(sh + r) * kTile + st] = dot[r] * score_scale;
       }
     }
     __syncthreads();
@@ -883,13 +938,15 @@ void launch_attn_prep(const AttnPrepArgs& a, cudaStream_t s) {
 
 void launch_mla_prep(const MlaPrepArgs& a, cudaStream_t s) {
   if (a.rope > kMaxHead) throw Error("MLA: rotary size over 1024 is not supported");
-  launch_pdl(mla_prep_kernel, 1, 256, 0, s, a);
+  launch_pdl(mla_prep_kernel, 1, kMlaThreads, 0, s, a);
   MOE_CUDA_LAUNCHED();
 }
 
 void launch_mla_query(const MlaQueryArgs& a, cudaStream_t s) {
   if (a.nope + a.rope > kMaxHead) throw Error("MLA: head size over 1024 is not supported");
-  launch_pdl(mla_query_kernel, dim3(unsigned(a.nh), unsigned((a.r + 127) / 128)), 128, 0, s, a);
+  if (a.prep.qkv && a.prep.rope > kMaxHead) throw Error("MLA: rotary size over 1024 is not supported");
+  const unsigned heads = unsigned(a.nh + (a.prep.qkv ? 1 : 0));
+  launch_pdl(mla_query_kernel, dim3(heads, unsigned((a.r + kMlaCols - 1) / kMlaCols)), kMlaThreads, 0, s, a);
   MOE_CUDA_LAUNCHED();
 }
 

@@ -140,6 +140,7 @@ struct MlaQueryArgs {  // q_abs = W_k^T q_nope per head, and the rotated q_pe, i
   bool interleaved = false;
   const StepParams* params = nullptr;
   float* q = nullptr;
+  MlaPrepArgs prep;  // when set (q_lora 0: the query does not wait for it), one more block does its work
 };
 void launch_mla_query(const MlaQueryArgs& a, cudaStream_t s);
 

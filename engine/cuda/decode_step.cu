@@ -155,12 +155,25 @@ void enqueue_decode_step(CudaContext& c) {
                      d.params,
                      c.kv.k[size_t(li)],
                      d.attn};
-      launch_mla_prep(mp, st);
-      if (s.q_lora_rank > 0)  // q = q_b(norm(q_a)), over the q_a rows of d.qkv (already consumed)
+      MlaQueryArgs mq{d.qkv,
+                      L.kv_b,
+                      int(nh),
+                      nope,
+                      rope,
+                      int(s.v_head_dim),
+                      r,
+                      c.inv_freq,
+                      c.cos_sin_scale,
+                      s.rope.interleaved,
+                      d.params,
+                      d.q};
+      if (s.q_lora_rank > 0) {  // q = q_b(norm(q_a)), over the q_a rows of d.qkv (already consumed)
+        launch_mla_prep(mp, st);
         launch_gemv({L.q_b, nh * s.head_dim, s.q_lora_rank, d.attn, nullptr, 0, nullptr, d.qkv}, false, st);
-      launch_mla_query({d.qkv, L.kv_b, int(nh), nope, rope, int(s.v_head_dim), r, c.inv_freq, c.cos_sin_scale,
-                        s.rope.interleaved, d.params, d.q},
-                       st);
+      } else {
+        mq.prep = mp;  // the query kernel's extra block prepares the latent beside the heads
+      }
+      launch_mla_query(mq, st);
       at.q = d.q;
       at.k = c.kv.k[size_t(li)];
       at.v = c.kv.k[size_t(li)];
