@@ -178,9 +178,10 @@ struct AttnDecodeArgs {      // flash-decoding over the cache, partials per spli
   int64_t* o_out = nullptr;
 };
 void launch_attn_decode(const AttnDecodeArgs& a, cudaStream_t s);
-// Whether the flash-decoding kernel takes the preparation (AttnDecodeArgs::prep): fewer than 8 query heads
-// per KV head and values of at most 128. With 8 (Qwen3-30B-A3B) the kernel's registers went from 77 to 99,
-// two blocks an SM instead of three, and the step was slower (bench/cuda_decode_notes.md, version 73).
+// Whether the flash-decoding kernel takes the preparation (AttnDecodeArgs::prep): at most 8 query heads per
+// KV head and values of at most 128. Compiled as its own instantiation, the 8-head variant keeps three
+// blocks an SM (79 registers; 99 when the preparation was a runtime branch of every variant,
+// bench/cuda_decode_notes.md, version 73).
 bool attn_prep_fusable(int nh, int nkv, int vd);
 // Whether the merge can apply the output projection (decode_attn_output.cu): heads of 128 values, a
 // 16-byte aligned matrix.
