@@ -170,7 +170,6 @@ case "${1:-}" in
     # The decode kernels by name (the prefill's embed kernel matches too; the summary keeps the last step).
     kernels='gemv|attn_(prep|decode|combine|output)|ffn_kernel|mla_(prep|query|value)|reduce_add|embed_kernel'
     kernels+='|stats_kernel|select_pass|full_(draw|sum)|gather_sample|mark_seen'
-    copy=""
     for shape in ${SHAPES:-qwen1.5-moe-a2.7b olmoe-1b-7b deepseek-v2-lite qwen3-30b-a3b}; do
       # The step with graphs and overlap, and the copy bandwidth, from a plain bench in the same run.
       row=$(.gpu/moe-cli bench --random-like "$shape" --prompt "${PROMPT:-512}" --gen 128 --repeats 1 --row)

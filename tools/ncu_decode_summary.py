@@ -13,7 +13,6 @@ usage: ncu_decode_summary.py CSV COPY_GBPS [MEASURED_STEP_MS]
 import csv
 import re
 import sys
-from collections import OrderedDict
 
 
 def short_name(kernel):
@@ -23,13 +22,12 @@ def short_name(kernel):
 
 
 def read_launches(path):
-    launches = OrderedDict()
+    launches = {}  # by launch ID, in launch order
     with open(path, newline="") as f:
         lines = [l for l in f if l.startswith('"')]
     for row in csv.DictReader(lines):
         lid = int(row["ID"])
-        k = launches.setdefault(lid, {"name": row["Kernel Name"], "grid": row.get("Grid Size", ""),
-                                      "block": row.get("Block Size", "")})
+        k = launches.setdefault(lid, {"name": row["Kernel Name"], "grid": row.get("Grid Size", "")})
         value = float(row["Metric Value"].replace(",", "") or 0)
         unit = row["Metric Unit"]
         scale = {"ns": 1e-3, "us": 1.0, "usecond": 1.0, "nsecond": 1e-3, "ms": 1e3, "msecond": 1e3,
@@ -46,7 +44,7 @@ def main():
     if not starts:
         sys.exit(f"{path}: no embed kernel among {len(launches)} launches")
     step = launches[starts[-1]:]
-    rows = OrderedDict()
+    rows = {}
     for k in step:
         # One row per kernel and size of work (the QKV projection and the lm_head share the GEMV kernel).
         traffic = k.get("dram__bytes_read.sum", 0.0) + k.get("dram__bytes_write.sum", 0.0)
