@@ -809,15 +809,12 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
     }
   }
   __syncthreads();
-  for (int g = 0; g < nheads; ++g) {  // head by head: no division per element
-    float* out = a.partial + (s * a.nh + h0 + g) * (a.vd + 2);
-    for (int d = tid; d < a.vd; d += NT) {
-      float sum = 0.0f;
+  for (GridWalk w(tid, NT, a.vd); w.r < nheads; w.next()) {  // (head, dimension), no division per element
+    float sum = 0.0f;
 #pragma unroll
-      for (int k = 0; k < KG; ++k)
-        sum += red[(k * GB + g) * L.vdp + d];
-      out[d] = sum;
-    }
+    for (int k = 0; k < KG; ++k)
+      sum += red[(k * GB + w.r) * L.vdp + w.c];
+    a.partial[(s * a.nh + h0 + w.r) * (a.vd + 2) + w.c] = sum;
   }
   for (int g = tid; g < nheads; g += NT) {
     float* out = a.partial + (s * a.nh + h0 + g) * (a.vd + 2);
