@@ -73,6 +73,7 @@ struct DecodeBuffers {
   int64_t* attn_out = nullptr;     // [layers, H] fixed-point sums
   int64_t* ffn_out = nullptr;      // [layers, H] fixed-point sums
   uint64_t* ffn_logits = nullptr;  // [E + 1] router logits
+  int64_t* mla_values = nullptr;   // MLA: [layers, nh * vd] merged values (AttnDecodeArgs::v_out)
   size_t sync_bytes = 0;
   void* sampler_workspace = nullptr;
   size_t sampler_workspace_bytes = 0;
