@@ -70,10 +70,9 @@ struct DecodeBuffers {
   float* split = nullptr;            // split-K partial sums of the attention output projection
   // The attention outputs (merge and output projection fused, see AttnDecodeArgs::o_out), the FFN blocks'
   // outputs and tagged router logits (see FfnArgs), one region zeroed at the start of a step.
-  int64_t* attn_out = nullptr;     // [layers, H] fixed-point sums
+  int64_t* attn_out = nullptr;     // [layers, H] fixed-point sums (MLA: the merged values, nh * vd <= H)
   int64_t* ffn_out = nullptr;      // [layers, H] fixed-point sums
   uint64_t* ffn_logits = nullptr;  // [E + 1] router logits
-  int64_t* mla_values = nullptr;   // MLA: [layers, nh * vd] merged values (AttnDecodeArgs::v_out)
   size_t sync_bytes = 0;
   void* sampler_workspace = nullptr;
   size_t sampler_workspace_bytes = 0;

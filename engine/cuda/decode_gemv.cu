@@ -189,12 +189,15 @@ void prepare_gemv_kernels(size_t max_smem, int sm_count) {
   prefer_max_shared(reduce_add_kernel);
 }
 
+bool gemv_row_add_takes(int64_t cols, const bf16* w) {
+  return (cols == 2048 || cols == 4096) && (reinterpret_cast<uintptr_t>(w) & 15) == 0;
+}
+
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part) {
   const size_t smem = sizeof(float) * size_t(a.cols);
   const int pieces = add && split_part ? split_pieces(a.rows, a.cols) : 1;
   // Residual-adding projections of 2,048 or 4,096 columns (the O projection): one row per warp.
-  const bool row_add =
-      add && !a.norm_w && (a.cols == 2048 || a.cols == 4096) && (reinterpret_cast<uintptr_t>(a.w) & 15) == 0;
+  const bool row_add = add && !a.norm_w && gemv_row_add_takes(a.cols, a.w);
   if (a.ffn && add) throw Error("launch_gemv: a residual-adding GEMV with an FFN input");
   if (a.x_fixed && !row_add) throw Error("launch_gemv: a fixed-point input of " + std::to_string(a.cols));
   if (row_add) {

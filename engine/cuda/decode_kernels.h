@@ -28,8 +28,8 @@ struct GemvArgs {
   // stores x + ffn to x_out. Only the plain (not residual-adding) GEMV takes it.
   const int64_t* ffn = nullptr;
   float* x_out = nullptr;
-  // The input as int64 in units of 2^-32 instead of x (AttnDecodeArgs::v_out); residual-adding GEMVs of
-  // 2,048 or 4,096 columns only.
+  // The input as int64 in units of 2^-32 instead of x (AttnDecodeArgs::v_out); only where
+  // gemv_row_add_takes says so.
   const int64_t* x_fixed = nullptr;
 };
 
@@ -95,6 +95,8 @@ void prepare_attn_output_kernels();
 // y (=|+=) W norm(x). A residual-adding GEMV of 2,048 or 4,096 columns runs one row per warp; other
 // residual-adding GEMVs with few rows run split-K when given `split_part` (kMaxSplitPieces * rows floats).
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
+// Whether a residual-adding GEMV without a norm runs one row per warp (and so takes GemvArgs::x_fixed).
+bool gemv_row_add_takes(int64_t cols, const bf16* w);
 // Throws unless the FFN kernel takes this hidden size (up to 16,384; up to 2,048 if not a multiple of 8).
 void check_ffn_shape(int64_t hidden);
 // The FFN block (r.top_k 0: a dense layer), of a hidden size check_ffn_shape took.

@@ -73,7 +73,6 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   take(b.attn_out, s.num_layers * H);
   take(b.ffn_out, s.num_layers * H);
   take(b.ffn_logits, s.num_experts + 1);
-  take(b.mla_values, s.attention == AttentionKind::MLA ? s.num_layers * nh * s.v_head_dim : 0);
   b.sync_bytes = used - sync_start;
   return used;
 }
@@ -184,12 +183,13 @@ void enqueue_decode_step(CudaContext& c) {
       at.vd = r;
       GemvArgs o{L.o, H, nh * s.v_head_dim, d.q, nullptr, 0, L.o_bias, x};
       const int64_t o_cols = nh * s.v_head_dim;
-      if (mla_value_fusable(r, s.v_head_dim, L.kv_b) && (o_cols == 2048 || o_cols == 4096)) {
-        // The merge applies the value up-projection; the O projection reads its fixed-point output.
+      if (mla_value_fusable(r, s.v_head_dim, L.kv_b) && o_cols <= H && gemv_row_add_takes(o_cols, L.o)) {
+        // The merge applies the value up-projection; the O projection reads its fixed-point output, in the
+        // layer's attn_out (which MLA layers do not use otherwise).
         at.v_up = L.kv_b;
         at.v_nope = nope;
         at.v_vd = int(s.v_head_dim);
-        at.v_out = d.mla_values + li * o_cols;
+        at.v_out = d.attn_out + li * H;
         o.x = nullptr;
         o.x_fixed = at.v_out;
         launch_attn_decode(at, st);
