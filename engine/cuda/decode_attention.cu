@@ -828,20 +828,21 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
 // fixed order: at 8k positions a thread walking all ~200 splits alone waited on ~25 rounds of L2 loads.
 // The first kPrefetch values of each lane, the splits' maxima and their sums are all loaded before the
 // reduction of the maxima, so a step's usual ~33 splits cost one round trip of loads, not three.
+// merge_slice does it for head h's dimensions d0 .. d0 + 31 (after the wait), writing out[0 .. 32) (the
+// dimensions below vd) by warp 0; the kernel writes the merged head to `out`.
 constexpr int kCombineWarps = 8;
 constexpr int kPrefetch = 8;
-__global__ void __launch_bounds__(kCombineWarps * 32) attn_combine_kernel(AttnDecodeArgs a) {
-  pdl_begin();
+__device__ __forceinline__ void merge_slice(const AttnDecodeArgs& a, int h, int d0, float* out) {
   __shared__ float weight[kMaxSplits];
   __shared__ float part[kCombineWarps][32];
   __shared__ float scratch[33];
-  const int h = blockIdx.x, pos = a.params->pos;
+  const int pos = a.params->pos;
   int64_t first, chunk, n;
   split_plan(a, pos, first, chunk, n);
   const int64_t stride = int64_t(a.nh) * (a.vd + 2);
   const float* base = a.partial + int64_t(h) * (a.vd + 2);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int d = blockIdx.y * 32 + lane;
+  const int d = d0 + lane;
   float value[kPrefetch];
 #pragma unroll
   for (int k = 0; k < kPrefetch; ++k) {
@@ -893,7 +894,45 @@ __global__ void __launch_bounds__(kCombineWarps * 32) attn_combine_kernel(AttnDe
 #pragma unroll
     for (int w = 0; w < kCombineWarps; ++w)
       total += part[w][lane];
-    a.out[int64_t(h) * a.vd + d] = total * (1.0f / L);
+    out[lane] = total * (1.0f / L);
+  }
+}
+
+__global__ void __launch_bounds__(kCombineWarps * 32) attn_combine_kernel(AttnDecodeArgs a) {
+  pdl_begin();
+  const int d0 = blockIdx.y * 32;
+  merge_slice(a, blockIdx.x, d0, a.out + int64_t(blockIdx.x) * a.vd + d0);
+}
+
+// MLA (AttnDecodeArgs::v_up): grid (nh, r / 32), 256 threads. Block (h, c) merges head h's latent slice c
+// (32 values, as the combine kernel) and multiplies it by that slice's 32 columns of the head's value
+// up-projection (v_vd <= 128 rows: thread t holds 8 columns of rows t / 4 and t / 4 + 64, loaded before the
+// wait). The slices' parts of a value meet as int64 fixed-point atomics (r / 32 per value), which the O
+// projection reads as its input (GemvArgs::x_fixed). This replaces the value kernel, the kernel boundary
+// before it and its load of the merged latent.
+__global__ void __launch_bounds__(kCombineWarps * 32) mla_merge_value_kernel(AttnDecodeArgs a) {
+  __shared__ __align__(16) float latent[32];
+  const int h = blockIdx.x, quad = threadIdx.x & 3, row0 = threadIdx.x >> 2;
+  const int d0 = blockIdx.y * 32;
+  const bf16* w = a.v_up + (int64_t(h) * (a.v_nope + a.v_vd) + a.v_nope) * a.vd + d0 + quad * 8;
+  uint4 rows[2];
+#pragma unroll
+  for (int k = 0; k < 2; ++k) {
+    const int i = row0 + 64 * k;
+    rows[k] = i < a.v_vd ? load_weights8(w + int64_t(i) * a.vd) : make_uint4(0, 0, 0, 0);
+  }
+  pdl_begin();
+  merge_slice(a, h, d0, latent);
+  __syncthreads();
+#pragma unroll
+  for (int k = 0; k < 2; ++k) {
+    const int i = row0 + 64 * k;
+    float v = dot8(rows[k], latent + quad * 8);
+    v += __shfl_xor_sync(kFullMask, v, 1);
+    v += __shfl_xor_sync(kFullMask, v, 2);
+    if (quad == 0 && i < a.v_vd)
+      atomicAdd(reinterpret_cast<unsigned long long*>(a.v_out + int64_t(h) * a.v_vd + i),
+                static_cast<unsigned long long>(__float2ll_rn(v * kFixedScale)));
   }
 }
 
@@ -936,6 +975,12 @@ void launch_decode(AttnDecodeArgs a, cudaStream_t s) {
   launch_pdl(kernel, dim3(unsigned(heads_blocks), unsigned(a.splits)), NT, smem, s, a);
   MOE_CUDA_LAUNCHED();
   if (a.o_w) return launch_attn_output(a, s);
+  if (a.v_up) {
+    launch_pdl(mla_merge_value_kernel, dim3(unsigned(a.nh), unsigned(a.vd / 32)), kCombineWarps * 32, 0, s,
+               a);
+    MOE_CUDA_LAUNCHED();
+    return;
+  }
   launch_pdl(attn_combine_kernel, dim3(unsigned(a.nh), unsigned((a.vd + 31) / 32)), kCombineWarps * 32, 0, s,
              a);
   MOE_CUDA_LAUNCHED();
@@ -967,6 +1012,7 @@ void prepare_attention_kernels() {
   prefer_max_shared(mla_query_kernel);
   prefer_max_shared(mla_value_kernel);
   prefer_max_shared(attn_combine_kernel);
+  prefer_max_shared(mla_merge_value_kernel);
   prefer_max_shared(embed_kernel);
 }
 
@@ -993,6 +1039,10 @@ void launch_mla_query(const MlaQueryArgs& a, cudaStream_t s) {
 void launch_mla_value(const MlaValueArgs& a, cudaStream_t s) {
   launch_pdl(mla_value_kernel, unsigned((int64_t(a.nh) * a.vd + 3) / 4), 128, 0, s, a);
   MOE_CUDA_LAUNCHED();
+}
+
+bool mla_value_fusable(int64_t r, int64_t vd, const bf16* kv_b) {
+  return r % 32 == 0 && vd <= 128 && (reinterpret_cast<uintptr_t>(kv_b) & 15) == 0;
 }
 
 bool attn_prep_fusable(int nh, int nkv, int vd) {
