@@ -70,7 +70,7 @@ struct DecodeBuffers {
   float* split = nullptr;            // split-K partial sums of the attention output projection
   // The attention outputs (merge and output projection fused, see AttnDecodeArgs::o_out), the FFN blocks'
   // outputs and tagged router logits (see FfnArgs), one region zeroed at the start of a step.
-  int64_t* attn_out = nullptr;     // [layers, H] fixed-point sums
+  int64_t* attn_out = nullptr;     // [layers, H] fixed-point sums (MLA: the merged values, nh * vd <= H)
   int64_t* ffn_out = nullptr;      // [layers, H] fixed-point sums
   uint64_t* ffn_logits = nullptr;  // [E + 1] router logits
   size_t sync_bytes = 0;

@@ -488,6 +488,52 @@ __device__ void prep_after_wait(const AttnPrepArgs& p, const PrepSmem& s, float*
   __syncthreads();
 }
 
+// Scores sc[g, t] = scale * q[g] . k[t] of the first `rows` (<= KT) keys of a tile, for GB heads by NT
+// threads: thread (key t, first head h) forms R whole dot products (heads h .. h + R - 1), or, when the tile
+// has fewer scores than threads, P lanes share one (then log2(P) shuffles).
+template <int GB, int NT, int KT>
+__device__ __forceinline__ void tile_scores(const bf16* kt, int ks, const float* qs, int hdp, int rows,
+                                            float scale, float* sc) {
+  constexpr int P = NT / (GB * KT) > 1 ? NT / (GB * KT) : 1;
+  constexpr int R = GB * KT / NT > 1 ? GB * KT / NT : 1;
+  static_assert(GB * KT * P == NT * R && P <= 32, "score mapping covers the tile within warps");
+  const int tid = threadIdx.x, lane = tid & 31;
+  const int sub = tid % P, sg = tid / P, st = sg % KT, sh = (sg / KT) * R;
+  const unsigned pmask = P >= 32 ? kFullMask : ((1u << P) - 1) << (lane & ~(P - 1));
+  if (st >= rows) return;  // the P lanes of a score share its key
+  const bf16* krow = kt + st * ks;
+  float dot[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+    dot[r] = 0.0f;
+#pragma unroll 4
+  for (int c = sub; c < hdp / 8; c += P) {
+    float kf[8];
+    unpack8(*reinterpret_cast<const uint4*>(krow + c * 8), kf);
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const float* qr = qs + (sh + r) * hdp + c * 8;
+      const float4 x = *reinterpret_cast<const float4*>(qr), y = *reinterpret_cast<const float4*>(qr + 4);
+      float d = dot[r];
+      d = fmaf(x.x, kf[0], d);
+      d = fmaf(x.y, kf[1], d);
+      d = fmaf(x.z, kf[2], d);
+      d = fmaf(x.w, kf[3], d);
+      d = fmaf(y.x, kf[4], d);
+      d = fmaf(y.y, kf[5], d);
+      d = fmaf(y.z, kf[6], d);
+      dot[r] = fmaf(y.w, kf[7], d);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int o = P / 2; o > 0; o >>= 1)
+      dot[r] += __shfl_xor_sync(pmask, dot[r], o);
+    if (sub == 0) sc[(sh + r) * kTile + st] = dot[r] * scale;
+  }
+}
+
 // grid (nkv * head groups, splits), NT threads: a block handles GB query heads of one KV head (all of them
 // when GB >= heads per KV head; MLA: all heads over the one latent) over one split, so each cached row is
 // read from memory once per step. Per tile of kTile positions: the rows are copied to shared memory
@@ -500,6 +546,22 @@ __device__ void prep_after_wait(const AttnPrepArgs& p, const PrepSmem& s, float*
 // previous kernel, which writes that row), or only that one.
 enum class TileRows { All, BeforePos, OnlyPos };
 
+// Walks the elements start, start + step, ... of a row-major grid with `cols` columns as (row, column), with
+// two divisions in all instead of one per element.
+struct GridWalk {
+  int r, c, dr, dc, cols;
+  __device__ GridWalk(int start, int step, int cols_)
+      : r(start / cols_), c(start % cols_), dr(step / cols_), dc(step % cols_), cols(cols_) {}
+  __device__ void next() {
+    r += dr;
+    c += dc;
+    if (c >= cols) {
+      c -= cols;
+      ++r;
+    }
+  }
+};
+
 // kPrep: the position's preparation fused (AttnDecodeArgs::prep), a separate instantiation because it costs
 // registers (as a runtime branch of every variant it took the 8-head one from 77 to 99; as its own, 79).
 template <int GB, int NT, bool Wide, int EQ, int NBUF, bool kPrep>
@@ -507,9 +569,6 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
   extern __shared__ __align__(16) unsigned char smem[];
   constexpr int QL = Wide ? 128 : 32, KG = NT / QL, NW = NT / 32, HW = (GB + NW - 1) / NW;
-  constexpr int P = NT / (GB * kTile) > 1 ? NT / (GB * kTile) : 1;
-  constexpr int R = GB * kTile / NT > 1 ? GB * kTile / NT : 1;
-  static_assert(GB * kTile * P == NT * R, "score mapping covers the tile");
   const bool shared_kv = a.v == a.k && a.v_stride == a.k_stride;
   const TileSmem L = tile_smem(a.hd, a.vd, shared_kv, GB, NBUF, KG, kPrep);
   float* qs = reinterpret_cast<float*>(smem + L.q);
@@ -543,22 +602,26 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
     };
     bf16* kd = kb + buf * kTile * L.ks;
     bf16* vd = vb + buf * kTile * vss;
-    if (vec) {
-      const int kc = L.hdp / 8;
-      for (int i = tid; i < kTile * kc; i += NT) {
-        const int r = i / kc, c = i % kc;
-        if (wanted(r))
-          cp_async16(kd + r * L.ks + c * 8, kbase + (t0 + (r < rows ? r : 0)) * a.k_stride + c * 8, r < rows);
+    if (vec && which == TileRows::OnlyPos) {  // one row (zeros where it is past the split)
+      const int64_t r = pos - t0;
+      if (r >= 0 && r < kTile) {
+        const int64_t src = r < rows ? pos : t0;
+        for (int c = tid; c < L.hdp / 8; c += NT)
+          cp_async16(kd + r * L.ks + c * 8, kbase + src * a.k_stride + c * 8, r < rows);
+        if (!shared_kv)
+          for (int c = tid; c < L.vdp / 8; c += NT)
+            cp_async16(vd + r * L.vs + c * 8, vbase + src * a.v_stride + c * 8, r < rows);
       }
-      if (!shared_kv) {
-        const int vc = L.vdp / 8;
-        for (int i = tid; i < kTile * vc; i += NT) {
-          const int r = i / vc, c = i % vc;
-          if (wanted(r))
-            cp_async16(vd + r * L.vs + c * 8, vbase + (t0 + (r < rows ? r : 0)) * a.v_stride + c * 8,
-                       r < rows);
-        }
-      }
+    } else if (vec) {
+      for (GridWalk w(tid, NT, L.hdp / 8); w.r < kTile; w.next())
+        if (wanted(w.r))
+          cp_async16(kd + w.r * L.ks + w.c * 8, kbase + (t0 + (w.r < rows ? w.r : 0)) * a.k_stride + w.c * 8,
+                     w.r < rows);
+      if (!shared_kv)
+        for (GridWalk w(tid, NT, L.vdp / 8); w.r < kTile; w.next())
+          if (wanted(w.r))
+            cp_async16(vd + w.r * L.vs + w.c * 8,
+                       vbase + (t0 + (w.r < rows ? w.r : 0)) * a.v_stride + w.c * 8, w.r < rows);
     } else {  // odd head sizes: element by element, zeros past the head and the split
       for (int i = tid; i < kTile * L.hdp; i += NT) {
         const int r = i / L.hdp, d = i % L.hdp;
@@ -599,12 +662,17 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
         cp_async16(qs + (i / hq) * L.hdp + (i % hq) * 4, a.q + int64_t(h0) * a.hd + int64_t(i) * 4, true);
       cp_async_commit();
     }
-    for (int i = tid; i < GB * L.hdp; i += NT) {
-      const int g = i / L.hdp, d = i % L.hdp;
-      if (g >= nheads || d >= a.hd)
+    if (q_vec) {  // zeros in the padding only: the columns past hd (fewer than 8), the rows past nheads
+      const int pad = L.hdp - a.hd;
+      for (int i = tid; i < nheads * pad; i += NT)
+        qs[(i / pad) * L.hdp + a.hd + i % pad] = 0.0f;
+      for (int i = nheads * L.hdp + tid; i < GB * L.hdp; i += NT)
         qs[i] = 0.0f;
-      else if (!q_vec)
-        qs[i] = a.q[int64_t(h0 + g) * a.hd + d];
+    } else {
+      for (int i = tid; i < GB * L.hdp; i += NT) {
+        const int g = i / L.hdp, d = i % L.hdp;
+        qs[i] = g < nheads && d < a.hd ? a.q[int64_t(h0 + g) * a.hd + d] : 0.0f;
+      }
     }
   }
   // The fused preparation scales q itself.
@@ -625,8 +693,6 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
       for (int i = 0; i < 4; ++i)
         acc[g][e][i] = 0.0f;
   const int ql = tid % QL, kg = tid / QL;  // values: dimension quad, key group
-  const int sub = tid % P, sg = tid / P, st = sg % kTile, sh = (sg / kTile) * R;  // scores: key, first head
-  const unsigned pmask = P >= 32 ? kFullMask : ((1u << P) - 1) << (lane & ~(P - 1));
 
   const int ntiles = int((j1 - j0 + kTile - 1) / kTile);
   for (int it = 0; it < ntiles; ++it) {
@@ -647,40 +713,15 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
     }
     __syncthreads();
 
-    // Scores of the tile.
-    if (st < rows) {
-      const bf16* krow = kb + (buf * kTile + st) * L.ks;
-      float dot[R];
-#pragma unroll
-      for (int r = 0; r < R; ++r)
-        dot[r] = 0.0f;
-#pragma unroll 4
-      for (int c = sub; c < L.hdp / 8; c += P) {
-        float kf[8];
-        unpack8(*reinterpret_cast<const uint4*>(krow + c * 8), kf);
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const float* qr = qs + (sh + r) * L.hdp + c * 8;
-          const float4 x = *reinterpret_cast<const float4*>(qr), y = *reinterpret_cast<const float4*>(qr + 4);
-          float d = dot[r];
-          d = fmaf(x.x, kf[0], d);
-          d = fmaf(x.y, kf[1], d);
-          d = fmaf(x.z, kf[2], d);
-          d = fmaf(x.w, kf[3], d);
-          d = fmaf(y.x, kf[4], d);
-          d = fmaf(y.y, kf[5], d);
-          d = fmaf(y.z, kf[6], d);
-          dot[r] = fmaf(y.w, kf[7], d);
-        }
-      }
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-#pragma unroll
-        for (int o = P / 2; o > 0; o >>= 1)
-          dot[r] += __shfl_xor_sync(pmask, dot[r], o);
-        if (sub == 0) sc[(sh + r) * kTile + st] = dot[r] * score_scale;
-      }
-    }
+    // Scores of the tile: the threads spread over the keys it has (short splits: fewer keys, more lanes or
+    // fewer heads per score, so a thread's chain of dot steps is shorter).
+    const bf16* kt = kb + buf * kTile * L.ks;
+    if (rows <= kTile / 4)
+      tile_scores<GB, NT, kTile / 4>(kt, L.ks, qs, L.hdp, rows, score_scale, sc);
+    else if (rows <= kTile / 2)
+      tile_scores<GB, NT, kTile / 2>(kt, L.ks, qs, L.hdp, rows, score_scale, sc);
+    else
+      tile_scores<GB, NT, kTile>(kt, L.ks, qs, L.hdp, rows, score_scale, sc);
     __syncthreads();
 
     // Online softmax per head over the tile.
@@ -768,13 +809,12 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
     }
   }
   __syncthreads();
-  for (int i = tid; i < nheads * a.vd; i += NT) {
-    const int g = i / a.vd, d = i % a.vd;
+  for (GridWalk w(tid, NT, a.vd); w.r < nheads; w.next()) {  // (head, dimension), no division per element
     float sum = 0.0f;
 #pragma unroll
     for (int k = 0; k < KG; ++k)
-      sum += red[(k * GB + g) * L.vdp + d];
-    a.partial[(s * a.nh + h0 + g) * (a.vd + 2) + d] = sum;
+      sum += red[(k * GB + w.r) * L.vdp + w.c];
+    a.partial[(s * a.nh + h0 + w.r) * (a.vd + 2) + w.c] = sum;
   }
   for (int g = tid; g < nheads; g += NT) {
     float* out = a.partial + (s * a.nh + h0 + g) * (a.vd + 2);
@@ -788,20 +828,21 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
 // fixed order: at 8k positions a thread walking all ~200 splits alone waited on ~25 rounds of L2 loads.
 // The first kPrefetch values of each lane, the splits' maxima and their sums are all loaded before the
 // reduction of the maxima, so a step's usual ~33 splits cost one round trip of loads, not three.
+// merge_slice does it for head h's dimensions d0 .. d0 + 31 (after the wait), writing out[0 .. 32) (the
+// dimensions below vd) by warp 0; the kernel writes the merged head to `out`.
 constexpr int kCombineWarps = 8;
 constexpr int kPrefetch = 8;
-__global__ void __launch_bounds__(kCombineWarps * 32) attn_combine_kernel(AttnDecodeArgs a) {
-  pdl_begin();
+__device__ __forceinline__ void merge_slice(const AttnDecodeArgs& a, int h, int d0, float* out) {
   __shared__ float weight[kMaxSplits];
   __shared__ float part[kCombineWarps][32];
   __shared__ float scratch[33];
-  const int h = blockIdx.x, pos = a.params->pos;
+  const int pos = a.params->pos;
   int64_t first, chunk, n;
   split_plan(a, pos, first, chunk, n);
   const int64_t stride = int64_t(a.nh) * (a.vd + 2);
   const float* base = a.partial + int64_t(h) * (a.vd + 2);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int d = blockIdx.y * 32 + lane;
+  const int d = d0 + lane;
   float value[kPrefetch];
 #pragma unroll
   for (int k = 0; k < kPrefetch; ++k) {
@@ -853,7 +894,45 @@ __global__ void __launch_bounds__(kCombineWarps * 32) attn_combine_kernel(AttnDe
 #pragma unroll
     for (int w = 0; w < kCombineWarps; ++w)
       total += part[w][lane];
-    a.out[int64_t(h) * a.vd + d] = total * (1.0f / L);
+    out[lane] = total * (1.0f / L);
+  }
+}
+
+__global__ void __launch_bounds__(kCombineWarps * 32) attn_combine_kernel(AttnDecodeArgs a) {
+  pdl_begin();
+  const int d0 = blockIdx.y * 32;
+  merge_slice(a, blockIdx.x, d0, a.out + int64_t(blockIdx.x) * a.vd + d0);
+}
+
+// MLA (AttnDecodeArgs::v_up): grid (nh, r / 32), 256 threads. Block (h, c) merges head h's latent slice c
+// (32 values, as the combine kernel) and multiplies it by that slice's 32 columns of the head's value
+// up-projection (v_vd <= 128 rows: thread t holds 8 columns of rows t / 4 and t / 4 + 64, loaded before the
+// wait). The slices' parts of a value meet as int64 fixed-point atomics (r / 32 per value), which the O
+// projection reads as its input (GemvArgs::x_fixed). This replaces the value kernel, the kernel boundary
+// before it and its load of the merged latent.
+__global__ void __launch_bounds__(kCombineWarps * 32) mla_merge_value_kernel(AttnDecodeArgs a) {
+  __shared__ __align__(16) float latent[32];
+  const int h = blockIdx.x, quad = threadIdx.x & 3, row0 = threadIdx.x >> 2;
+  const int d0 = blockIdx.y * 32;
+  const bf16* w = a.v_up + (int64_t(h) * (a.v_nope + a.v_vd) + a.v_nope) * a.vd + d0 + quad * 8;
+  uint4 rows[2];
+#pragma unroll
+  for (int k = 0; k < 2; ++k) {
+    const int i = row0 + 64 * k;
+    rows[k] = i < a.v_vd ? load_weights8(w + int64_t(i) * a.vd) : make_uint4(0, 0, 0, 0);
+  }
+  pdl_begin();
+  merge_slice(a, h, d0, latent);
+  __syncthreads();
+#pragma unroll
+  for (int k = 0; k < 2; ++k) {
+    const int i = row0 + 64 * k;
+    float v = dot8(rows[k], latent + quad * 8);
+    v += __shfl_xor_sync(kFullMask, v, 1);
+    v += __shfl_xor_sync(kFullMask, v, 2);
+    if (quad == 0 && i < a.v_vd)
+      atomicAdd(reinterpret_cast<unsigned long long*>(a.v_out + int64_t(h) * a.v_vd + i),
+                static_cast<unsigned long long>(__float2ll_rn(v * kFixedScale)));
   }
 }
 
@@ -896,6 +975,12 @@ void launch_decode(AttnDecodeArgs a, cudaStream_t s) {
   launch_pdl(kernel, dim3(unsigned(heads_blocks), unsigned(a.splits)), NT, smem, s, a);
   MOE_CUDA_LAUNCHED();
   if (a.o_w) return launch_attn_output(a, s);
+  if (a.v_up) {
+    launch_pdl(mla_merge_value_kernel, dim3(unsigned(a.nh), unsigned(a.vd / 32)), kCombineWarps * 32, 0, s,
+               a);
+    MOE_CUDA_LAUNCHED();
+    return;
+  }
   launch_pdl(attn_combine_kernel, dim3(unsigned(a.nh), unsigned((a.vd + 31) / 32)), kCombineWarps * 32, 0, s,
              a);
   MOE_CUDA_LAUNCHED();
@@ -927,6 +1012,7 @@ void prepare_attention_kernels() {
   prefer_max_shared(mla_query_kernel);
   prefer_max_shared(mla_value_kernel);
   prefer_max_shared(attn_combine_kernel);
+  prefer_max_shared(mla_merge_value_kernel);
   prefer_max_shared(embed_kernel);
 }
 
@@ -953,6 +1039,10 @@ void launch_mla_query(const MlaQueryArgs& a, cudaStream_t s) {
 void launch_mla_value(const MlaValueArgs& a, cudaStream_t s) {
   launch_pdl(mla_value_kernel, unsigned((int64_t(a.nh) * a.vd + 3) / 4), 128, 0, s, a);
   MOE_CUDA_LAUNCHED();
+}
+
+bool mla_value_fusable(int64_t r, int64_t vd, const bf16* kv_b) {
+  return r % 32 == 0 && vd <= 128 && (reinterpret_cast<uintptr_t>(kv_b) & 15) == 0;
 }
 
 bool attn_prep_fusable(int nh, int nkv, int vd) {

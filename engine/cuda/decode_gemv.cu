@@ -4,6 +4,7 @@
 // in a fixed order. No atomics: graph replay = eager, bit for bit. The plain GEMV after an FFN block (the
 // next layer's QKV, the output head) adds that block's fixed-point output to its input as it loads it.
 #include <algorithm>
+#include <string>
 
 #include "cuda/cuda_check.h"
 #include "cuda/decode_common.cuh"
@@ -145,7 +146,14 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_row_add_kernel
     if (a.bias && lane == 0) bias = a.bias[r];
   }
   pdl_begin();
-  load_input<(kLoads + 3) / 4>(xs, a.x, a.cols, nullptr, 0.0f, scratch);
+  if (a.x_fixed) {
+#pragma unroll 8
+    for (int64_t i = threadIdx.x; i < a.cols; i += blockDim.x)
+      xs[i] = __ll2float_rn(__ldcg(reinterpret_cast<const long long*>(a.x_fixed) + i)) * kFixedUnit;
+    __syncthreads();
+  } else {
+    load_input<(kLoads + 3) / 4>(xs, a.x, a.cols, nullptr, 0.0f, scratch);
+  }
   if (r >= a.rows) return;
   float acc = 0.0f;
 #pragma unroll
@@ -181,13 +189,17 @@ void prepare_gemv_kernels(size_t max_smem, int sm_count) {
   prefer_max_shared(reduce_add_kernel);
 }
 
+bool gemv_row_add_takes(int64_t cols, const bf16* w) {
+  return (cols == 2048 || cols == 4096) && (reinterpret_cast<uintptr_t>(w) & 15) == 0;
+}
+
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part) {
   const size_t smem = sizeof(float) * size_t(a.cols);
   const int pieces = add && split_part ? split_pieces(a.rows, a.cols) : 1;
   // Residual-adding projections of 2,048 or 4,096 columns (the O projection): one row per warp.
-  const bool row_add =
-      add && !a.norm_w && (a.cols == 2048 || a.cols == 4096) && (reinterpret_cast<uintptr_t>(a.w) & 15) == 0;
+  const bool row_add = add && !a.norm_w && gemv_row_add_takes(a.cols, a.w);
   if (a.ffn && add) throw Error("launch_gemv: a residual-adding GEMV with an FFN input");
+  if (a.x_fixed && !row_add) throw Error("launch_gemv: a fixed-point input of " + std::to_string(a.cols));
   if (row_add) {
     const unsigned blocks = unsigned((a.rows + kWarps - 1) / kWarps);
     if (a.cols == 2048)

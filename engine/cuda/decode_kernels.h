@@ -28,6 +28,9 @@ struct GemvArgs {
   // stores x + ffn to x_out. Only the plain (not residual-adding) GEMV takes it.
   const int64_t* ffn = nullptr;
   float* x_out = nullptr;
+  // The input as int64 in units of 2^-32 instead of x (AttnDecodeArgs::v_out); only where
+  // gemv_row_add_takes says so.
+  const int64_t* x_fixed = nullptr;
 };
 
 struct RouterArgs {
@@ -92,6 +95,8 @@ void prepare_attn_output_kernels();
 // y (=|+=) W norm(x). A residual-adding GEMV of 2,048 or 4,096 columns runs one row per warp; other
 // residual-adding GEMVs with few rows run split-K when given `split_part` (kMaxSplitPieces * rows floats).
 void launch_gemv(const GemvArgs& a, bool add, cudaStream_t s, float* split_part = nullptr);
+// Whether a residual-adding GEMV without a norm runs one row per warp (and so takes GemvArgs::x_fixed).
+bool gemv_row_add_takes(int64_t cols, const bf16* w);
 // Throws unless the FFN kernel takes this hidden size (up to 16,384; up to 2,048 if not a multiple of 8).
 void check_ffn_shape(int64_t hidden);
 // The FFN block (r.top_k 0: a dense layer), of a hidden size check_ffn_shape took.
@@ -176,8 +181,18 @@ struct AttnDecodeArgs {      // flash-decoding over the cache, partials per spli
   int64_t o_rows = 0;
   const float* o_bias = nullptr;
   int64_t* o_out = nullptr;
+  // Set (v_up, MLA, where mla_value_fusable says so): the merge also applies each head's value
+  // up-projection, rows v_nope .. v_nope + v_vd of head h's block of v_up ([nh * (v_nope + v_vd), vd]),
+  // adding the values to v_out ([nh, v_vd], int64 in units of 2^-32, zero before the step) instead of writing
+  // `out`.
+  const bf16* v_up = nullptr;
+  int v_nope = 0, v_vd = 0;
+  int64_t* v_out = nullptr;
 };
 void launch_attn_decode(const AttnDecodeArgs& a, cudaStream_t s);
+// Whether the MLA merge can apply the value up-projection (AttnDecodeArgs::v_up): latents in slices of 32,
+// heads of at most 128 values, a 16-byte aligned matrix.
+bool mla_value_fusable(int64_t r, int64_t vd, const bf16* kv_b);
 // Whether the flash-decoding kernel takes the preparation (AttnDecodeArgs::prep): at most 8 query heads per
 // KV head and values of at most 128. Compiled as its own instantiation, the 8-head variant keeps three
 // blocks an SM (79 registers; 99 when the preparation was a runtime branch of every variant,

@@ -181,9 +181,23 @@ void enqueue_decode_step(CudaContext& c) {
       at.nkv = 1;
       at.hd = r + rope;
       at.vd = r;
-      launch_attn_decode(at, st);
-      launch_mla_value({d.attn, L.kv_b, int(nh), nope, int(s.v_head_dim), r, d.q}, st);
-      launch_gemv({L.o, H, nh * s.v_head_dim, d.q, nullptr, 0, L.o_bias, x}, true, st, d.split);
+      GemvArgs o{L.o, H, nh * s.v_head_dim, d.q, nullptr, 0, L.o_bias, x};
+      const int64_t o_cols = nh * s.v_head_dim;
+      if (mla_value_fusable(r, s.v_head_dim, L.kv_b) && o_cols <= H && gemv_row_add_takes(o_cols, L.o)) {
+        // The merge applies the value up-projection; the O projection reads its fixed-point output, in the
+        // layer's attn_out (which MLA layers do not use otherwise).
+        at.v_up = L.kv_b;
+        at.v_nope = nope;
+        at.v_vd = int(s.v_head_dim);
+        at.v_out = d.attn_out + li * H;
+        o.x = nullptr;
+        o.x_fixed = at.v_out;
+        launch_attn_decode(at, st);
+      } else {
+        launch_attn_decode(at, st);
+        launch_mla_value({d.attn, L.kv_b, int(nh), nope, int(s.v_head_dim), r, d.q}, st);
+      }
+      launch_gemv(o, true, st, d.split);
     } else {
       AttnPrepArgs ap;
       ap.qkv = d.qkv;
