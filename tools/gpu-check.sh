@@ -168,7 +168,7 @@ case "${1:-}" in
     [ -n "$ncu" ] || { echo "profile: no ncu on this machine" >&2; exit 1; }
     echo "commit $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || true)"
     # The decode kernels by name (the prefill's embed kernel matches too; the summary keeps the last step).
-    kernels='gemv|attn_(prep|decode|combine|output)|ffn_kernel|mla_(prep|query|value)|reduce_add|embed_kernel'
+    kernels='gemv|attn_(prep|decode|combine|output)|ffn_kernel|mla_(prep|query|value|merge)|reduce_add|embed_kernel'
     kernels+='|stats_kernel|select_pass|full_(draw|sum)|gather_sample|mark_seen'
     for shape in ${SHAPES:-qwen1.5-moe-a2.7b olmoe-1b-7b deepseek-v2-lite qwen3-30b-a3b}; do
       # The step with graphs and overlap, and the copy bandwidth, from a plain bench in the same run.
