@@ -787,10 +787,12 @@ void launch_decode(AttnDecodeArgs a, cudaStream_t s) {
     set_device = dev;
     set_smem = smem;
   }
-  // Blocks for about one full wave (as many resident per SM as shared memory allows, at most 4), spread
-  // over the splits; the split plan on the device shrinks the count for short contexts.
+  // Blocks for about one full wave (as many resident per SM as shared memory allows, at most 6), spread
+  // over the splits; the split plan on the device shrinks the count for short contexts. Each block keeps
+  // one tile in flight while it computes the other, so at long contexts the blocks an SM holds set the bytes
+  // in flight: one head a block (Qwen1.5-MoE, OLMoE) fits five, which the cap of 4 left at four.
   const int G = a.nh / a.nkv, heads_blocks = a.nkv * ((G + GB - 1) / GB);
-  const int per_sm = int(std::clamp<size_t>((200 * 1024) / (smem + 1024), 1, 4));
+  const int per_sm = int(std::clamp<size_t>((200 * 1024) / (smem + 1024), 1, 6));
   const int64_t want = (int64_t(sm_count()) * per_sm + heads_blocks - 1) / heads_blocks;
   a.splits = std::clamp<int64_t>(want, 1, std::min<int64_t>(a.splits, kMaxSplits));
   launch_pdl(kernel, dim3(unsigned(heads_blocks), unsigned(a.splits)), NT, smem, s, a);
