@@ -781,19 +781,23 @@ void launch_decode(AttnDecodeArgs a, cudaStream_t s) {
   // every layer).
   thread_local int set_device = -1;
   thread_local size_t set_smem = 0;
+  thread_local int resident = 1;  // blocks an SM holds by registers and shared memory
   if (dev != set_device || smem != set_smem) {
     MOE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     prefer_max_shared(kernel);
+    MOE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, NT, smem));
     set_device = dev;
     set_smem = smem;
   }
-  // Blocks for about one full wave (as many resident per SM as shared memory allows, at most 6), spread
-  // over the splits; the split plan on the device shrinks the count for short contexts. Each block keeps
-  // one tile in flight while it computes the other, so at long contexts the blocks an SM holds set the bytes
-  // in flight: one head a block (Qwen1.5-MoE, OLMoE) fits five, which the cap of 4 left at four.
+  // Blocks for at most one full wave (as many resident per SM as 200 KB of shared memory and the registers
+  // allow, at most 6), spread over the splits; the split plan on the device shrinks the count for short
+  // contexts. Each block keeps one tile in flight while it computes the other, so at long contexts the
+  // blocks an SM holds set the bytes in flight: one head a block (Qwen1.5-MoE, OLMoE) fits five, which the
+  // cap of 4 left at four. The split count rounds down, so no block waits for a second wave.
   const int G = a.nh / a.nkv, heads_blocks = a.nkv * ((G + GB - 1) / GB);
-  const int per_sm = int(std::clamp<size_t>((200 * 1024) / (smem + 1024), 1, 6));
-  const int64_t want = (int64_t(sm_count()) * per_sm + heads_blocks - 1) / heads_blocks;
+  const int by_smem = int(std::min<size_t>((200 * 1024) / (smem + 1024), 6));
+  const int per_sm = std::max(1, std::min(by_smem, resident));
+  const int64_t want = int64_t(sm_count()) * per_sm / heads_blocks;
   a.splits = std::clamp<int64_t>(want, 1, std::min<int64_t>(a.splits, kMaxSplits));
   launch_pdl(kernel, dim3(unsigned(heads_blocks), unsigned(a.splits)), NT, smem, s, a);
   MOE_CUDA_LAUNCHED();
