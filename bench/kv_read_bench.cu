@@ -25,7 +25,7 @@ namespace {
 
 struct Shape {
   int64_t positions = 8000, heads = 16, row = 256, splits = 33, threads = 128, layers = 24;
-  int inflight = 8;  // 16-byte loads per thread issued before any is used (1, 2, 4 or 8)
+  int inflight = 8;  // 16-byte loads per thread issued before any is used (1, 2, 4, 8 or 16)
 };
 
 // Block (h, s) reads head h's rows over split s of the positions; 16-byte pieces, K loads per thread in
@@ -61,18 +61,24 @@ void launch(const Shape& s, const uint4* cache, bool head_major, unsigned* sink)
   const dim3 grid(unsigned(s.heads), unsigned(s.splits));
   const int64_t chunk = (s.positions + s.splits - 1) / s.splits;
   const unsigned t = unsigned(s.threads);
+  const auto go = [&](auto kernel) {
+    kernel<<<grid, t>>>(cache, s.positions, s.heads, s.row, chunk, head_major, sink);
+  };
   switch (s.inflight) {
     case 1:
-      read_kernel<1><<<grid, t>>>(cache, s.positions, s.heads, s.row, chunk, head_major, sink);
+      go(read_kernel<1>);
       break;
     case 2:
-      read_kernel<2><<<grid, t>>>(cache, s.positions, s.heads, s.row, chunk, head_major, sink);
+      go(read_kernel<2>);
       break;
     case 4:
-      read_kernel<4><<<grid, t>>>(cache, s.positions, s.heads, s.row, chunk, head_major, sink);
+      go(read_kernel<4>);
+      break;
+    case 16:
+      go(read_kernel<16>);
       break;
     default:
-      read_kernel<8><<<grid, t>>>(cache, s.positions, s.heads, s.row, chunk, head_major, sink);
+      go(read_kernel<8>);
       break;
   }
   MOE_CUDA_LAUNCHED();
@@ -158,7 +164,7 @@ int main(int argc, char** argv) {
     std::fprintf(
         stderr,
         "usage: kv_read_bench [--positions N] [--heads H] [--row BYTES (multiple of 16)] [--splits S]\n"
-        "                     [--threads T] [--inflight 1|2|4|8] [--layers L]\n");
+        "                     [--threads T] [--inflight 1|2|4|8|16] [--layers L]\n");
     return 2;
   }
   try {

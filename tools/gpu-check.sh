@@ -165,10 +165,11 @@ case "${1:-}" in
   kv)
     [ -f .gpu/libs.tar.xz ] && tar xJf .gpu/libs.tar.xz -C .gpu
     export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    # One head of 128 a block over 33 and 42 splits (four and five blocks an SM), with the loads in flight
-    # of one 16 KB tile a block (2 a thread) and of more (8); then MLA's one 1,152-byte row per position.
-    for args in "--splits 33 --inflight 2" "--splits 33 --inflight 8" "--splits 42 --inflight 2" \
-      "--heads 1 --row 1152 --splits 65 --threads 256 --inflight 2"; do
+    # One head of 128 a block (128 threads) over 33 and 42 splits (four and five blocks an SM), with one
+    # flash-decoding tile's bytes in flight a block (32 rows of K and V: 16 KB, 8 loads a thread) and two
+    # tiles' (16); then MLA's one 1,152-byte row per position (65 splits of 256 threads, a tile ~9 loads).
+    for args in "--splits 33 --inflight 8" "--splits 33 --inflight 16" "--splits 42 --inflight 8" \
+      "--heads 1 --row 1152 --splits 65 --threads 256 --inflight 8"; do
       # shellcheck disable=SC2086
       .gpu/kv_read_bench $args
     done
