@@ -6,8 +6,10 @@
 //   head-major [KV head][position][dimension]: a block's rows are one contiguous run.
 // Same bytes, same grid, as many 16-byte loads in flight per thread as the flag asks for. Prints GB/s and
 // the share of the device-to-device copy bandwidth (measure_copy_bandwidth, the roofline of moe-cli bench).
-// Each launch reads another layer's cache (24 of them by default, 1.5 GB for the defaults), so L2 holds none
-// of it. Usage: kv_read_bench [--positions N] [--heads H] [--row BYTES] [--splits S] [--threads T]
+// One array stands for K and V (the kernel reads both alike). Each launch reads another layer's cache (24
+// of them by default, 786 MB for the defaults), so L2 holds none of it. A thread keeps one 16-byte column of
+// the row (threads must be a multiple of row / 16): no division in the loop. Usage: kv_read_bench
+// [--positions N] [--heads H] [--row BYTES] [--splits S] [--threads T]
 //                             [--inflight K] [--layers L]
 #include <cuda_runtime.h>
 
@@ -35,20 +37,17 @@ __global__ void read_kernel(const uint4* cache, int64_t positions, int64_t heads
                             bool head_major, unsigned* sink) {
   const int64_t h = blockIdx.x, p0 = int64_t(blockIdx.y) * chunk;
   const int64_t p1 = p0 + chunk < positions ? p0 + chunk : positions;
-  const int64_t pieces = row / 16, total = (p1 - p0) * pieces;
+  const int pieces = int(row / 16), c = int(threadIdx.x) % pieces, rows_per_pass = int(blockDim.x) / pieces;
+  // Pieces of row p: at (h * positions + p) * pieces (head-major) or (p * heads + h) * pieces.
+  const int64_t row_step = head_major ? pieces : heads * pieces;
+  const uint4* base = cache + (head_major ? h * positions * pieces : h * pieces) + c;
   unsigned acc = 0;
-  for (int64_t i0 = threadIdx.x; i0 < total; i0 += int64_t(K) * blockDim.x) {
+  for (int64_t p = p0 + int(threadIdx.x) / pieces; p < p1; p += int64_t(K) * rows_per_pass) {
     uint4 v[K];
 #pragma unroll
     for (int k = 0; k < K; ++k) {
-      const int64_t i = i0 + int64_t(k) * blockDim.x;
-      if (i < total) {
-        const int64_t p = p0 + i / pieces, c = i % pieces;
-        const int64_t at = head_major ? (h * positions + p) * pieces + c : (p * heads + h) * pieces + c;
-        v[k] = __ldcg(cache + at);
-      } else {
-        v[k] = make_uint4(0, 0, 0, 0);
-      }
+      const int64_t pk = p + int64_t(k) * rows_per_pass;
+      v[k] = pk < p1 ? __ldcg(base + pk * row_step) : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int k = 0; k < K; ++k)
@@ -126,7 +125,9 @@ bool parse(int argc, char** argv, Shape& s) {
     else
       return false;
   }
-  return s.row % 16 == 0 && s.threads <= 1024 && s.splits <= 65535;
+  const bool loads =
+      s.inflight == 1 || s.inflight == 2 || s.inflight == 4 || s.inflight == 8 || s.inflight == 16;
+  return loads && s.row % 16 == 0 && s.threads <= 1024 && s.threads % (s.row / 16) == 0 && s.splits <= 65535;
 }
 
 int run(const Shape& s) {
@@ -164,7 +165,7 @@ int main(int argc, char** argv) {
     std::fprintf(
         stderr,
         "usage: kv_read_bench [--positions N] [--heads H] [--row BYTES (multiple of 16)] [--splits S]\n"
-        "                     [--threads T] [--inflight 1|2|4|8|16] [--layers L]\n");
+        "                     [--threads T (multiple of row / 16)] [--inflight 1|2|4|8|16] [--layers L]\n");
     return 2;
   }
   try {

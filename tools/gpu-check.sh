@@ -165,11 +165,13 @@ case "${1:-}" in
   kv)
     [ -f .gpu/libs.tar.xz ] && tar xJf .gpu/libs.tar.xz -C .gpu
     export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    # One head of 128 a block (128 threads) over 33 and 42 splits (four and five blocks an SM), with one
+    echo "commit $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || true)"
+    # One head of 128 a block (128 threads) over 33 and 41 splits (four and five blocks an SM), with one
     # flash-decoding tile's bytes in flight a block (32 rows of K and V: 16 KB, 8 loads a thread) and two
-    # tiles' (16); then MLA's one 1,152-byte row per position (65 splits of 256 threads, a tile ~9 loads).
-    for args in "--splits 33 --inflight 8" "--splits 33 --inflight 16" "--splits 42 --inflight 8" \
-      "--heads 1 --row 1152 --splits 65 --threads 256 --inflight 8"; do
+    # tiles' (16); then MLA's one 1,152-byte row per position at 8,192 (264 splits as the engine takes
+    # them; one head, so both layouts are the same addresses: the rate of 1,152-byte rows alone).
+    for args in "--splits 33 --inflight 8" "--splits 33 --inflight 16" "--splits 41 --inflight 8" \
+      "--positions 8192 --heads 1 --row 1152 --splits 264 --threads 288 --inflight 8"; do
       # shellcheck disable=SC2086
       .gpu/kv_read_bench $args
     done
