@@ -13,6 +13,9 @@
 #                                          decoding after a prompt of $PROMPT tokens (512)
 #   tools/gpu-check.sh ab-env VAR "V1 V2"  there: .gpu/moe-cli alone with VAR set to each value in turn (for
 #                                          development switches of an experiment build), as `ab` does
+#   tools/gpu-check.sh kv                  there: bench/kv_read_bench, the KV cache's read pattern (position-
+#                                          major, as the engine lays it out) against a head-major one, for
+#                                          the Qwen1.5-MoE / OLMoE cache at 8,000 positions and MLA's rows
 #   tools/gpu-check.sh profile             there: Nsight Compute over one eager decode step of each of $SHAPES
 #                                          after a prompt of $PROMPT tokens: time, DRAM bytes and registers per
 #                                          kernel (tools/ncu_decode_summary.py), CSVs and tables under $OUT
@@ -25,11 +28,11 @@ case "${1:-}" in
       -DMOE_CUDA_ARCHS=${MOE_CUDA_ARCHS:-90} >/dev/null
     # Every GPU check program is a target named moe-*-check under tests/gpu.
     checks=$(sed -n 's/^add_executable(\(moe-[a-z-]*-check\).*/\1/p' tests/gpu/CMakeLists.txt)
-    cmake --build build-gpu --target moe-cli $checks
+    cmake --build build-gpu --target moe-cli kv_read_bench $checks
     rm -rf .gpu && mkdir -p .gpu
-    cp build-gpu/app/cli/moe-cli .gpu/
+    cp build-gpu/app/cli/moe-cli build-gpu/bench/kv_read_bench .gpu/
     for c in $checks; do cp "build-gpu/tests/gpu/$c" .gpu/; done
-    strip .gpu/moe-*
+    strip .gpu/moe-* .gpu/kv_read_bench
     # Libraries the GPU machine may lack travel beside the programs, xz-compressed (the carry limit is 64 MiB;
     # OpenBLAS alone is 36 MB) and unpacked there by `run`.
     libs=()
@@ -159,6 +162,20 @@ case "${1:-}" in
       done
     done
     ;;
+  kv)
+    [ -f .gpu/libs.tar.xz ] && tar xJf .gpu/libs.tar.xz -C .gpu
+    export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "commit $(cat .gpu/COMMIT), $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || true)"
+    # One head of 128 a block (128 threads) over 33 and 41 splits (four and five blocks an SM), with one
+    # flash-decoding tile's bytes in flight a block (32 rows of K and V: 16 KB, 8 loads a thread) and two
+    # tiles' (16); then MLA's one 1,152-byte row per position at 8,192 (264 splits as the engine takes
+    # them; one head, so both layouts are the same addresses: the rate of 1,152-byte rows alone).
+    for args in "--splits 33 --inflight 8" "--splits 33 --inflight 16" "--splits 41 --inflight 8" \
+      "--positions 8192 --heads 1 --row 1152 --splits 264 --threads 288 --inflight 8"; do
+      # shellcheck disable=SC2086
+      .gpu/kv_read_bench $args
+    done
+    ;;
   profile)
     out=${OUT:-/tmp/gpu-check}
     mkdir -p "$out"
@@ -186,7 +203,7 @@ case "${1:-}" in
     done
     ;;
   *)
-    echo "usage: $0 build|run|pack NAME=PATH...|ab|ab-env VAR \"VALUE...\"|profile" >&2
+    echo "usage: $0 build|run|pack NAME=PATH...|ab|ab-env VAR \"VALUE...\"|kv|profile" >&2
     exit 2
     ;;
 esac

@@ -1,16 +1,17 @@
 // Decode-step attention kernels (see decode_kernels.h): preparation of q, k and v of the new position
 // (q/k norms, clip, rotary embedding; k and v written to the bf16 cache), either by a kernel of its own or by
-// the flash-decoding blocks themselves; the MLA variants (latent cache, absorbed query, value
-// up-projection), and flash-decoding: each block scores one split of the cache for a group of query heads
-// sharing a KV head, keeps an online softmax, and the partials are merged by a second kernel (with the
-// output projection, decode_attn_output.cu, for heads of 128 values). MLA runs through the same kernel as
-// one KV head of width r + rope whose values are the first r elements of each cached row.
+// the flash-decoding blocks themselves, and flash-decoding: each block scores one split of the cache for a
+// group of query heads sharing a KV head, keeps an online softmax, and the partials are merged by a second
+// kernel (with the output projection, decode_attn_output.cu, for heads of 128 values; with MLA's value
+// up-projection where mla_value_fusable says so). MLA runs through the same kernel as one KV head of width
+// r + rope whose values are the first r elements of each cached row; its other kernels are in decode_mla.cu.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
 
 #include "cuda/cuda_check.h"
+#include "cuda/decode_attn_common.cuh"
 #include "cuda/decode_common.cuh"
 #include "cuda/decode_kernels.h"
 #include "cuda/decode_split.cuh"
@@ -19,61 +20,7 @@
 namespace moe::cuda {
 namespace {
 
-// cos and sin of pair i at position `pos`, scaled.
-__device__ __forceinline__ float2 rope_factor(int i, int pos, const float* inv_freq, float scale) {
-  const float angle = float(pos) * inv_freq[i];  // float32 product, as transformers forms it
-  return make_float2(float(cos(double(angle))) * scale, float(sin(double(angle))) * scale);
-}
-
-// Rotates pairs of v (shared memory) in place for position `pos`; all threads call it.
-__device__ void rope_inplace(float* v, int rot, int pos, const float* inv_freq, float scale,
-                             bool interleaved) {
-  const int half = rot / 2;
-  __syncthreads();
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const float2 f = rope_factor(i, pos, inv_freq, scale);
-    const int ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
-    const float x0 = v[ia], x1 = v[ib];
-    v[ia] = x0 * f.x - x1 * f.y;
-    v[ib] = x1 * f.x + x0 * f.y;
-  }
-  __syncthreads();
-}
-
-// The rotary factors of position `pos` for `rot` dimensions: cos into cs[0, rot / 2), sin after them.
-__device__ void rope_factors(float* cs, int rot, int pos, const float* inv_freq, float scale) {
-  const int half = rot / 2;
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const float2 f = rope_factor(i, pos, inv_freq, scale);
-    cs[i] = f.x;
-    cs[half + i] = f.y;
-  }
-}
-
-// Rotates pairs of v (shared memory) in place with factors from rope_factors; all threads call it.
-__device__ void rope_apply(float* v, int rot, const float* cs, bool interleaved) {
-  const int half = rot / 2;
-  __syncthreads();
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const float c = cs[i], s = cs[half + i];
-    const int ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
-    const float x0 = v[ia], x1 = v[ib];
-    v[ia] = x0 * c - x1 * s;
-    v[ib] = x1 * c + x0 * s;
-  }
-  __syncthreads();
-}
-
-// Sum of squares of n floats (global or shared memory), by the whole block.
-__device__ float block_sum_squares(const float* x, int n, float* scratch) {
-  float ss = 0.0f;
-  for (int i = threadIdx.x; i < n; i += blockDim.x)
-    ss = fmaf(x[i], x[i], ss);
-  return block_sum(ss, scratch);
-}
-
 constexpr int kPrepThreads = 128;
-constexpr int kMaxHead = 1024;
 
 // One block per q head, k head and v head.
 __global__ void __launch_bounds__(kPrepThreads) attn_prep_kernel(AttnPrepArgs a) {
@@ -128,118 +75,6 @@ __global__ void __launch_bounds__(kPrepThreads) attn_prep_kernel(AttnPrepArgs a)
   }
 }
 
-__device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 v = __bfloat1622float2(h[i]);
-    f[2 * i] = v.x;
-    f[2 * i + 1] = v.y;
-  }
-}
-
-// MLA: the normalised latent and the rotated shared key into the cache; the normalised q_a for q_b. One
-// block (after the wait for the projection).
-__device__ void mla_prep(const MlaPrepArgs& a) {
-  __shared__ float kpe[kMaxHead];
-  __shared__ float scratch[33];
-  const int pos = a.params->pos;
-  const float* c = a.qkv + a.q_rows;
-  bf16* row = a.k_cache + int64_t(pos) * (a.r + a.rope);
-  {
-    const float inv = float(1.0 / sqrt(double(block_sum_squares(c, a.r, scratch)) / a.r + double(a.eps)));
-    for (int i = threadIdx.x; i < a.r; i += blockDim.x)
-      row[i] = __float2bfloat16(a.kv_a_norm[i] * (c[i] * inv));
-  }
-  for (int i = threadIdx.x; i < a.rope; i += blockDim.x)
-    kpe[i] = c[a.r + i];
-  rope_inplace(kpe, a.rope, pos, a.inv_freq, a.cos_sin_scale, a.interleaved);
-  for (int i = threadIdx.x; i < a.rope; i += blockDim.x)
-    row[a.r + i] = __float2bfloat16(kpe[i]);
-  if (a.q_lora > 0) {
-    const float inv =
-        float(1.0 / sqrt(double(block_sum_squares(a.qkv, a.q_lora, scratch)) / a.q_lora + double(a.eps)));
-    for (int i = threadIdx.x; i < a.q_lora; i += blockDim.x)
-      a.q_a_out[i] = a.q_a_norm[i] * (a.qkv[i] * inv);
-  }
-}
-
-constexpr int kMlaThreads = 256;
-__global__ void __launch_bounds__(kMlaThreads) mla_prep_kernel(MlaPrepArgs a) {
-  pdl_begin();
-  mla_prep(a);
-}
-
-// grid (nh (+ 1 with the preparation folded in), ceil(r / kMlaCols)), kMlaThreads threads: block (h, c)
-// forms q[h, j] = sum_i q_nope[h, i] * kv_b[h (nope + vd) + i, j] for kMlaCols columns j. Thread t takes 8
-// columns (16 bytes) of rows t / 8, t / 8 + kMlaSlices, ..., all its loads in flight at once, and the
-// slices are summed in a fixed order. Block (h, 0) also rotates q_pe into q[h, r ..]; block (nh, 0), when
-// MlaQueryArgs::prep is set, does mla_prep_kernel's work beside the heads (the query does not need it).
-constexpr int kMlaCols = 64, kMlaSlices = kMlaThreads / (kMlaCols / 8);
-__global__ void __launch_bounds__(kMlaThreads) mla_query_kernel(MlaQueryArgs a) {
-  pdl_begin();
-  const int h = blockIdx.x;
-  if (h == a.nh) {
-    if (blockIdx.y == 0) mla_prep(a.prep);
-    return;
-  }
-  __shared__ float qn[kMaxHead];
-  __shared__ float part[kMlaSlices][kMlaCols + 1];
-  const int hd = a.nope + a.rope;
-  const float* qh = a.q_full + int64_t(h) * hd;
-  for (int i = threadIdx.x; i < hd; i += blockDim.x)
-    qn[i] = qh[i];
-  __syncthreads();
-  const int cg = threadIdx.x % (kMlaCols / 8), slice = threadIdx.x / (kMlaCols / 8);
-  const int c0 = blockIdx.y * kMlaCols + cg * 8;
-  const bf16* w = a.kv_b + int64_t(h) * (a.nope + a.vd) * a.r;
-  float acc[8] = {};
-  if (a.r % 8 == 0 && (reinterpret_cast<uintptr_t>(a.kv_b) & 15) == 0) {
-    if (c0 < a.r) {
-#pragma unroll 4
-      for (int i = slice; i < a.nope; i += kMlaSlices) {
-        float f[8];
-        unpack8(__ldg(reinterpret_cast<const uint4*>(w + int64_t(i) * a.r + c0)), f);
-#pragma unroll
-        for (int k = 0; k < 8; ++k)
-          acc[k] = fmaf(qn[i], f[k], acc[k]);
-      }
-    }
-  } else {  // odd latent sizes: element by element
-    for (int i = slice; i < a.nope; i += kMlaSlices)
-#pragma unroll
-      for (int k = 0; k < 8; ++k)
-        if (c0 + k < a.r) acc[k] = fmaf(qn[i], __bfloat162float(w[int64_t(i) * a.r + c0 + k]), acc[k]);
-  }
-#pragma unroll
-  for (int k = 0; k < 8; ++k)
-    part[slice][cg * 8 + k] = acc[k];
-  __syncthreads();
-  float* out = a.q + int64_t(h) * (a.r + a.rope);
-  const int c = blockIdx.y * kMlaCols + threadIdx.x;
-  if (threadIdx.x < kMlaCols && c < a.r) {
-    float sum = 0.0f;
-    for (int k = 0; k < kMlaSlices; ++k)
-      sum += part[k][threadIdx.x];
-    out[c] = sum;
-  }
-  if (blockIdx.y == 0) {
-    rope_inplace(qn + a.nope, a.rope, a.params->pos, a.inv_freq, a.cos_sin_scale, a.interleaved);
-    for (int i = threadIdx.x; i < a.rope; i += blockDim.x)
-      out[a.r + i] = qn[a.nope + i];
-  }
-}
-
-// One warp per output row (h, i): out[h, i] = kv_b[h (nope + vd) + nope + i] . latent[h].
-__global__ void __launch_bounds__(128) mla_value_kernel(MlaValueArgs a) {
-  pdl_begin();
-  const int64_t row = int64_t(blockIdx.x) * 4 + (threadIdx.x >> 5);
-  if (row >= int64_t(a.nh) * a.vd) return;
-  const int64_t h = row / a.vd, i = row % a.vd;
-  const float acc = warp_dot_row(a.kv_b + (h * (a.nope + a.vd) + a.nope + i) * a.r, a.latent + h * a.r, a.r);
-  if ((threadIdx.x & 31) == 0) a.out[row] = acc;
-}
-
 constexpr int kTile = 32;  // cached positions per tile of the flash-decoding kernel
 
 // Shared-memory layout of attn_decode_kernel, computed alike on the host (size) and the device (offsets).
@@ -282,20 +117,6 @@ __host__ __device__ inline TileSmem tile_smem(int hd, int vd, bool shared_kv, in
   off = prep ? t.prep + sizeof(float) * size_t(prep_floats(t.hdp, t.vdp, gb)) : off;
   t.total = off;
   return t;
-}
-
-// 16 bytes global -> shared without registers; src_bytes 0 writes zeros (rows past the split).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(ok ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
 // The position's preparation fused into the flash-decoding kernel (AttnDecodeArgs::prep): what
@@ -960,17 +781,23 @@ void launch_decode(AttnDecodeArgs a, cudaStream_t s) {
   // every layer).
   thread_local int set_device = -1;
   thread_local size_t set_smem = 0;
+  thread_local int resident = 1;  // blocks an SM holds by registers and shared memory
   if (dev != set_device || smem != set_smem) {
     MOE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     prefer_max_shared(kernel);
+    MOE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, NT, smem));
     set_device = dev;
     set_smem = smem;
   }
-  // Blocks for about one full wave (as many resident per SM as shared memory allows, at most 4), spread
-  // over the splits; the split plan on the device shrinks the count for short contexts.
+  // Blocks for at most one full wave (as many resident per SM as 200 KB of shared memory and the registers
+  // allow, at most 6), spread over the splits; the split plan on the device shrinks the count for short
+  // contexts. Each block keeps one tile in flight while it computes the other, so at long contexts the
+  // blocks an SM holds set the bytes in flight: one head a block (Qwen1.5-MoE, OLMoE) fits five, which the
+  // cap of 4 left at four. The split count rounds down, so no block waits for a second wave.
   const int G = a.nh / a.nkv, heads_blocks = a.nkv * ((G + GB - 1) / GB);
-  const int per_sm = int(std::clamp<size_t>((200 * 1024) / (smem + 1024), 1, 4));
-  const int64_t want = (int64_t(sm_count()) * per_sm + heads_blocks - 1) / heads_blocks;
+  const int by_smem = int(std::min<size_t>((200 * 1024) / (smem + 1024), 6));
+  const int per_sm = std::max(1, std::min(by_smem, resident));
+  const int64_t want = int64_t(sm_count()) * per_sm / heads_blocks;
   a.splits = std::clamp<int64_t>(want, 1, std::min<int64_t>(a.splits, kMaxSplits));
   launch_pdl(kernel, dim3(unsigned(heads_blocks), unsigned(a.splits)), NT, smem, s, a);
   MOE_CUDA_LAUNCHED();
@@ -1008,9 +835,6 @@ void launch_decode_gb(const AttnDecodeArgs& a, cudaStream_t s) {
 void prepare_attention_kernels() {
   // The flash-decoding variants are prepared where they are launched (with their shared-memory size).
   prefer_max_shared(attn_prep_kernel);
-  prefer_max_shared(mla_prep_kernel);
-  prefer_max_shared(mla_query_kernel);
-  prefer_max_shared(mla_value_kernel);
   prefer_max_shared(attn_combine_kernel);
   prefer_max_shared(mla_merge_value_kernel);
   prefer_max_shared(embed_kernel);
@@ -1020,29 +844,6 @@ void launch_attn_prep(const AttnPrepArgs& a, cudaStream_t s) {
   if (a.hd > kMaxHead || a.vd > kMaxHead) throw Error("attention: head size over 1024 is not supported");
   launch_pdl(attn_prep_kernel, unsigned(a.nh + 2 * a.nkv), kPrepThreads, 0, s, a);
   MOE_CUDA_LAUNCHED();
-}
-
-void launch_mla_prep(const MlaPrepArgs& a, cudaStream_t s) {
-  if (a.rope > kMaxHead) throw Error("MLA: rotary size over 1024 is not supported");
-  launch_pdl(mla_prep_kernel, 1, kMlaThreads, 0, s, a);
-  MOE_CUDA_LAUNCHED();
-}
-
-void launch_mla_query(const MlaQueryArgs& a, cudaStream_t s) {
-  if (a.nope + a.rope > kMaxHead) throw Error("MLA: head size over 1024 is not supported");
-  if (a.prep.qkv && a.prep.rope > kMaxHead) throw Error("MLA: rotary size over 1024 is not supported");
-  const unsigned heads = unsigned(a.nh + (a.prep.qkv ? 1 : 0));
-  launch_pdl(mla_query_kernel, dim3(heads, unsigned((a.r + kMlaCols - 1) / kMlaCols)), kMlaThreads, 0, s, a);
-  MOE_CUDA_LAUNCHED();
-}
-
-void launch_mla_value(const MlaValueArgs& a, cudaStream_t s) {
-  launch_pdl(mla_value_kernel, unsigned((int64_t(a.nh) * a.vd + 3) / 4), 128, 0, s, a);
-  MOE_CUDA_LAUNCHED();
-}
-
-bool mla_value_fusable(int64_t r, int64_t vd, const bf16* kv_b) {
-  return r % 32 == 0 && vd <= 128 && (reinterpret_cast<uintptr_t>(kv_b) & 15) == 0;
 }
 
 bool attn_prep_fusable(int nh, int nkv, int vd) {

@@ -105,6 +105,17 @@ __device__ __forceinline__ float warp_dot_row(const bf16* row, const float* xs, 
   return warp_sum(acc);
 }
 
+// The 8 bf16 of a 16-byte load as floats.
+__device__ __forceinline__ void unpack8(const uint4& u, float (&f)[8]) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 v = __bfloat1622float2(h[i]);
+    f[2 * i] = v.x;
+    f[2 * i + 1] = v.y;
+  }
+}
+
 // The paired dot's loops from column c on (c = lane * 8 plus a multiple of 1,024), added to sa and sb: eight
 // 16-byte loads in flight per lane, then four, then two.
 __device__ __forceinline__ void warp_dot_2_from(const bf16* ra, const float* xa, const bf16* rb,
@@ -283,6 +294,21 @@ __device__ __forceinline__ float silu(float v) {
 
 __device__ __forceinline__ float sigmoid(float v) {
   return 1.0f / (1.0f + expf(-v));
+}
+
+// 16 bytes global -> shared without registers (cp.async); src_bytes 0 writes zeros (e.g. rows past a
+// flash-decoding split).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(ok ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
 // Programmatic dependent launch: every decode kernel is launched with launch_pdl, so the next kernel's

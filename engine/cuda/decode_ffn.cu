@@ -395,8 +395,6 @@ __global__ void __launch_bounds__(kThreads, 1) ffn_kernel(FfnArgs a, RouterArgs 
   }
 }
 
-int g_sm_count = 132;
-
 size_t ffn_smem_floats(const FfnArgs& a, const RouterArgs& r, const FfnShape& sh) {
   return size_t(ffn_red_offset(a, r) + sh.row_groups * a.hidden);
 }
@@ -436,16 +434,14 @@ void launch_shape(const FfnArgs& a, const RouterArgs& r, const FfnShape& sh, cud
   }
   if (per_sm < 1) throw Error("CUDA decode: the FFN kernel does not fit on an SM");
   const int64_t neurons = a.always_inter + sh.routed;
-  const int64_t resident = g_sm_count;
-  const unsigned blocks = unsigned(std::clamp<int64_t>((neurons + kGroup - 1) / kGroup, 1, resident));
+  const unsigned blocks = unsigned(std::clamp<int64_t>((neurons + kGroup - 1) / kGroup, 1, sm_count()));
   launch_pdl_config(true, ffn_kernel<V, W>, blocks, kThreads, smem, s, a, r, sh);
   MOE_CUDA_LAUNCHED();
 }
 
 }  // namespace
 
-void prepare_ffn_kernels(size_t max_smem, int sm_count) {
-  g_sm_count = sm_count;
+void prepare_ffn_kernels(size_t max_smem) {
   for (auto* kernel : {ffn_kernel<1, 8>, ffn_kernel<2, 8>, ffn_kernel<4, 8>, ffn_kernel<4, 1>}) {
     MOE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(max_smem)));
     prefer_max_shared(kernel);

@@ -163,19 +163,16 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_row_add_kernel
   if (lane == 0) a.y[r] += acc + bias;
 }
 
-int g_sm_count = 132;
-
 // Persistent grids: kBlocksPerSm blocks per SM at most (each block loads its input vector once), fewer for
 // small matrices (a warp per row pair).
 unsigned blocks_for(int64_t rows) {
   return unsigned(std::max<int64_t>(
-      1, std::min<int64_t>((rows + 2 * kWarps - 1) / (2 * kWarps), int64_t(kBlocksPerSm) * g_sm_count)));
+      1, std::min<int64_t>((rows + 2 * kWarps - 1) / (2 * kWarps), int64_t(kBlocksPerSm) * sm_count())));
 }
 
 }  // namespace
 
-void prepare_gemv_kernels(size_t max_smem, int sm_count) {
-  g_sm_count = sm_count;
+void prepare_gemv_kernels(size_t max_smem) {
   for (const void* k : {reinterpret_cast<const void*>(gemv_kernel<false, 2>),
                         reinterpret_cast<const void*>(gemv_kernel<true, 2>),
                         reinterpret_cast<const void*>(gemv_kernel<false, kInputVectors>),

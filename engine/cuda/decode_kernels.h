@@ -88,9 +88,10 @@ inline int split_pieces(int64_t rows, int64_t cols) {
   return p;
 }
 
-void prepare_gemv_kernels(size_t max_smem, int sm_count);
-void prepare_ffn_kernels(size_t max_smem, int sm_count);
+void prepare_gemv_kernels(size_t max_smem);
+void prepare_ffn_kernels(size_t max_smem);
 void prepare_attention_kernels();
+void prepare_mla_kernels();
 void prepare_attn_output_kernels();
 // y (=|+=) W norm(x). A residual-adding GEMV of 2,048 or 4,096 columns runs one row per warp; other
 // residual-adding GEMVs with few rows run split-K when given `split_part` (kMaxSplitPieces * rows floats).

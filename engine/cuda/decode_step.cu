@@ -89,10 +89,11 @@ void prepare_decode_kernels(const CudaContext& c) {
     throw Error("CUDA decode: an input vector of " + std::to_string(widest) +
                 " floats does not fit in shared memory (" + std::to_string(max_optin) + " bytes)");
   // Room for the kernels' static shared memory.
-  prepare_gemv_kernels(size_t(max_optin) - 8192, c.sm_count);
-  prepare_ffn_kernels(size_t(max_optin) - 8192, c.sm_count);
+  prepare_gemv_kernels(size_t(max_optin) - 8192);
+  prepare_ffn_kernels(size_t(max_optin) - 8192);
   check_ffn_shape(s.hidden_size);
   prepare_attention_kernels();
+  prepare_mla_kernels();
   prepare_attn_output_kernels();
   if (s.top_k > kMaxTopK)
     throw Error("CUDA decode: top-" + std::to_string(s.top_k) + " routing (at most " +
@@ -183,7 +184,9 @@ void enqueue_decode_step(CudaContext& c) {
       at.vd = r;
       GemvArgs o{L.o, H, nh * s.v_head_dim, d.q, nullptr, 0, L.o_bias, x};
       const int64_t o_cols = nh * s.v_head_dim;
-      if (mla_value_fusable(r, s.v_head_dim, L.kv_b) && o_cols <= H && gemv_row_add_takes(o_cols, L.o)) {
+      const bool fused_value =
+          mla_value_fusable(r, s.v_head_dim, L.kv_b) && o_cols <= H && gemv_row_add_takes(o_cols, L.o);
+      if (fused_value) {
         // The merge applies the value up-projection; the O projection reads its fixed-point output, in the
         // layer's attn_out (which MLA layers do not use otherwise).
         at.v_up = L.kv_b;
@@ -192,11 +195,9 @@ void enqueue_decode_step(CudaContext& c) {
         at.v_out = d.attn_out + li * H;
         o.x = nullptr;
         o.x_fixed = at.v_out;
-        launch_attn_decode(at, st);
-      } else {
-        launch_attn_decode(at, st);
-        launch_mla_value({d.attn, L.kv_b, int(nh), nope, int(s.v_head_dim), r, d.q}, st);
       }
+      launch_attn_decode(at, st);
+      if (!fused_value) launch_mla_value({d.attn, L.kv_b, int(nh), nope, int(s.v_head_dim), r, d.q}, st);
       launch_gemv(o, true, st, d.split);
     } else {
       AttnPrepArgs ap;
@@ -231,18 +232,18 @@ void enqueue_decode_step(CudaContext& c) {
       at.k_stride = s.num_kv_heads * s.head_dim;
       at.v_stride = s.num_kv_heads * s.v_head_dim;
       at.window = ls.sliding_window;
-      if (attn_output_fusable(at.vd, L.o)) {
+      const bool fused_output = attn_output_fusable(at.vd, L.o);
+      if (fused_output) {
         // The merge applies the output projection; the FFN adds its output to the residual.
         at.o_w = L.o;
         at.o_rows = H;
         at.o_bias = L.o_bias;
         at.o_out = d.attn_out + li * H;
         attn_add = at.o_out;
-        launch_attn_decode(at, st);
-      } else {
-        launch_attn_decode(at, st);
-        launch_gemv({L.o, H, nh * s.v_head_dim, d.attn, nullptr, 0, L.o_bias, x}, true, st, d.split);
       }
+      launch_attn_decode(at, st);
+      if (!fused_output)
+        launch_gemv({L.o, H, nh * s.v_head_dim, d.attn, nullptr, 0, L.o_bias, x}, true, st, d.split);
     }
 
     // Feed-forward block: ffn(norm(x)), added to x by the next GEMV.
