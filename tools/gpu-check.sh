@@ -175,6 +175,15 @@ case "${1:-}" in
       # shellcheck disable=SC2086
       .gpu/kv_read_bench $args
     done
+    # What sets the rate: the bytes a launch reads (a fixed cost of ramp-up and drain per launch would show as
+    # a rate rising with the positions), the warps an SM holds (threads a block) and the blocks (splits).
+    for args in "--positions 16000 --inflight 16 --layers 8" "--positions 32000 --inflight 16 --layers 8" \
+      "--positions 64000 --inflight 16 --layers 8" "--threads 256 --inflight 8" "--threads 256 --inflight 16" \
+      "--threads 512 --inflight 8" "--threads 512 --inflight 16" "--splits 66 --inflight 8" \
+      "--splits 132 --inflight 8"; do
+      # shellcheck disable=SC2086
+      .gpu/kv_read_bench $args | sed -n '1p;2p'
+    done
     ;;
   profile)
     out=${OUT:-/tmp/gpu-check}
