@@ -482,8 +482,7 @@ __global__ void __launch_bounds__(NT) attn_decode_kernel(AttnDecodeArgs a) {
       for (int i = tid; i < nheads * hq; i += NT)
         cp_async16(qs + (i / hq) * L.hdp + (i % hq) * 4, a.q + int64_t(h0) * a.hd + int64_t(i) * 4, true);
       cp_async_commit();
-    }
-    if (q_vec) {  // zeros in the padding only: the columns past hd (fewer than 8), the rows past nheads
+      // Zeros in the padding only: the columns past hd (fewer than 8), the rows past nheads.
       const int pad = L.hdp - a.hd;
       for (int i = tid; i < nheads * pad; i += NT)
         qs[(i / pad) * L.hdp + a.hd + i % pad] = 0.0f;

@@ -186,6 +186,13 @@ __device__ __forceinline__ void warp_dot_2_pre(const bf16* ra, const bf16* rb, c
 // adds them into x as it loads x (load_input's `ffn`).
 constexpr float kFixedScale = 4294967296.0f;  // 2^32
 constexpr float kFixedUnit = 1.0f / kFixedScale;
+__device__ __forceinline__ float from_fixed(long long v) {
+  return __ll2float_rn(v) * kFixedUnit;
+}
+// Element i of a fixed-point vector another block of this step wrote (through L2: __ldcg).
+__device__ __forceinline__ float load_fixed(const int64_t* p, int64_t i) {
+  return from_fixed(__ldcg(reinterpret_cast<const long long*>(p) + i));
+}
 
 // Loads n floats of x into xs (shared memory). With ffn (int64, units of 2^-32), x + ffn, which block 0
 // also stores to x_out. With norm_w, applies RMSNorm as the CPU does:
@@ -224,10 +231,10 @@ __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n,
       for (int k = 0; k < V; ++k) {
         const int i = threadIdx.x + k * blockDim.x;
         if (i < n4) {
-          v[k].x += __ll2float_rn(f[k][0].x) * kFixedUnit;
-          v[k].y += __ll2float_rn(f[k][0].y) * kFixedUnit;
-          v[k].z += __ll2float_rn(f[k][1].x) * kFixedUnit;
-          v[k].w += __ll2float_rn(f[k][1].y) * kFixedUnit;
+          v[k].x += from_fixed(f[k][0].x);
+          v[k].y += from_fixed(f[k][0].y);
+          v[k].z += from_fixed(f[k][1].x);
+          v[k].w += from_fixed(f[k][1].y);
           if (x_out && blockIdx.x == 0) reinterpret_cast<float4*>(x_out)[i] = v[k];
         }
       }
@@ -274,7 +281,7 @@ __device__ __forceinline__ void load_input(float* xs, const float* x, int64_t n,
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     float v = x[i];
     if (ffn) {
-      v += __ll2float_rn(__ldcg(reinterpret_cast<const long long*>(ffn) + i)) * kFixedUnit;
+      v += load_fixed(ffn, i);
       if (x_out && blockIdx.x == 0) x_out[i] = v;
     }
     xs[i] = v;

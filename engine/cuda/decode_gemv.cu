@@ -149,7 +149,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) gemv_row_add_kernel
   if (a.x_fixed) {
 #pragma unroll 8
     for (int64_t i = threadIdx.x; i < a.cols; i += blockDim.x)
-      xs[i] = __ll2float_rn(__ldcg(reinterpret_cast<const long long*>(a.x_fixed) + i)) * kFixedUnit;
+      xs[i] = load_fixed(a.x_fixed, i);
     __syncthreads();
   } else {
     load_input<(kLoads + 3) / 4>(xs, a.x, a.cols, nullptr, 0.0f, scratch);

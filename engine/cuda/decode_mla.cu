@@ -47,17 +47,19 @@ __global__ void __launch_bounds__(kMlaThreads) mla_prep_kernel(MlaPrepArgs a) {
   mla_prep(a);
 }
 
-// grid (nh (+ 1 with the preparation folded in), ceil(r / kMlaCols)), kMlaThreads threads: block (h, c)
-// forms q[h, j] = sum_i q_nope[h, i] * kv_b[h (nope + vd) + i, j] for kMlaCols columns j. Thread t takes 8
-// columns (16 bytes) of rows t / 8, t / 8 + kMlaSlices, ..., all its loads in flight at once, and the
-// slices are summed in a fixed order. Block (h, 0) also rotates q_pe into q[h, r ..]; block (nh, 0), when
-// MlaQueryArgs::prep is set, does mla_prep_kernel's work beside the heads (the query does not need it).
+// nh * ceil(r / kMlaCols) blocks (+ 1 with the preparation folded in) of kMlaThreads threads: block
+// h * ceil(r / kMlaCols) + c forms q[h, j] = sum_i q_nope[h, i] * kv_b[h (nope + vd) + i, j] for kMlaCols
+// columns j. Thread t takes 8 columns (16 bytes) of rows t / 8, t / 8 + kMlaSlices, ..., all its loads in
+// flight at once, and the slices are summed in a fixed order. Block (h, 0) also rotates q_pe into q[h, r ..];
+// the last block, when MlaQueryArgs::prep is set, does mla_prep_kernel's work beside the heads (the query
+// does not need it).
 constexpr int kMlaCols = 64, kMlaSlices = kMlaThreads / (kMlaCols / 8);
 __global__ void __launch_bounds__(kMlaThreads) mla_query_kernel(MlaQueryArgs a) {
   pdl_begin();
-  const int h = blockIdx.x;
+  const int cols = (a.r + kMlaCols - 1) / kMlaCols;
+  const int h = int(blockIdx.x) / cols, col = int(blockIdx.x) % cols;
   if (h == a.nh) {
-    if (blockIdx.y == 0) mla_prep(a.prep);
+    mla_prep(a.prep);
     return;
   }
   __shared__ float qn[kMaxHead];
@@ -68,7 +70,7 @@ __global__ void __launch_bounds__(kMlaThreads) mla_query_kernel(MlaQueryArgs a) 
     qn[i] = qh[i];
   __syncthreads();
   const int cg = threadIdx.x % (kMlaCols / 8), slice = threadIdx.x / (kMlaCols / 8);
-  const int c0 = blockIdx.y * kMlaCols + cg * 8;
+  const int c0 = col * kMlaCols + cg * 8;
   const bf16* w = a.kv_b + int64_t(h) * (a.nope + a.vd) * a.r;
   float acc[8] = {};
   if (a.r % 8 == 0 && (reinterpret_cast<uintptr_t>(a.kv_b) & 15) == 0) {
@@ -93,14 +95,14 @@ __global__ void __launch_bounds__(kMlaThreads) mla_query_kernel(MlaQueryArgs a) 
     part[slice][cg * 8 + k] = acc[k];
   __syncthreads();
   float* out = a.q + int64_t(h) * (a.r + a.rope);
-  const int c = blockIdx.y * kMlaCols + threadIdx.x;
+  const int c = col * kMlaCols + threadIdx.x;
   if (threadIdx.x < kMlaCols && c < a.r) {
     float sum = 0.0f;
     for (int k = 0; k < kMlaSlices; ++k)
       sum += part[k][threadIdx.x];
     out[c] = sum;
   }
-  if (blockIdx.y == 0) {
+  if (col == 0) {
     rope_inplace(qn + a.nope, a.rope, a.params->pos, a.inv_freq, a.cos_sin_scale, a.interleaved);
     for (int i = threadIdx.x; i < a.rope; i += blockDim.x)
       out[a.r + i] = qn[a.nope + i];
@@ -134,8 +136,9 @@ void launch_mla_prep(const MlaPrepArgs& a, cudaStream_t s) {
 void launch_mla_query(const MlaQueryArgs& a, cudaStream_t s) {
   if (a.nope + a.rope > kMaxHead) throw Error("MLA: head size over 1024 is not supported");
   if (a.prep.qkv && a.prep.rope > kMaxHead) throw Error("MLA: rotary size over 1024 is not supported");
-  const unsigned heads = unsigned(a.nh + (a.prep.qkv ? 1 : 0));
-  launch_pdl(mla_query_kernel, dim3(heads, unsigned((a.r + kMlaCols - 1) / kMlaCols)), kMlaThreads, 0, s, a);
+  const int64_t cols = (a.r + kMlaCols - 1) / kMlaCols;
+  const unsigned blocks = unsigned(a.nh * cols + (a.prep.qkv ? 1 : 0));
+  launch_pdl(mla_query_kernel, blocks, kMlaThreads, 0, s, a);
   MOE_CUDA_LAUNCHED();
 }
 
