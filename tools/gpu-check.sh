@@ -16,6 +16,8 @@
 #   tools/gpu-check.sh kv                  there: bench/kv_read_bench, the KV cache's read pattern (position-
 #                                          major, as the engine lays it out) against a head-major one, for
 #                                          the Qwen1.5-MoE / OLMoE cache at 8,000 positions and MLA's rows
+#   tools/gpu-check.sh phases              there: the FFN kernel's phases per layer and block, from a build of
+#                                          branch exp-ffn-phases packed as `pack phases=PATH`
 #   tools/gpu-check.sh profile             there: Nsight Compute over one eager decode step of each of $SHAPES
 #                                          after a prompt of $PROMPT tokens: time, DRAM bytes and registers per
 #                                          kernel (tools/ncu_decode_summary.py), CSVs and tables under $OUT
@@ -185,6 +187,24 @@ case "${1:-}" in
       .gpu/kv_read_bench $args | sed -n '1p;2p'
     done
     ;;
+  phases)
+    # The FFN kernel's phases per layer and block (%globaltimer stamps of branch exp-ffn-phases, packed
+    # here as `pack phases=PATH`), one decode run of each of $SHAPES after $PROMPT tokens, summed up by
+    # tools/ffn_phases_summary.py.
+    out=${OUT:-/tmp/gpu-check}
+    mkdir -p "$out" .gpu/ab
+    [ -f .gpu/libs.tar.xz ] && tar xJf .gpu/libs.tar.xz -C .gpu
+    [ -x .gpu/ab/phases ] || tar xJf .gpu/ab.tar.xz -C .gpu/ab phases
+    export LD_LIBRARY_PATH="$PWD/.gpu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    for shape in ${SHAPES:-olmoe-1b-7b qwen3-30b-a3b qwen1.5-moe-a2.7b}; do
+      echo "== $shape at ${PROMPT:-512}"
+      # (no pipe: the stamps are written when the process ends normally)
+      MOE_FFN_PHASES="$out/phases-$shape.txt" .gpu/ab/phases bench --random-like "$shape" --prompt "${PROMPT:-512}" \
+        --gen 32 --repeats 1 --row >"$out/phases-$shape.row"
+      cat "$out/phases-$shape.row"
+      python3 tools/ffn_phases_summary.py "$out/phases-$shape.txt"
+    done
+    ;;
   profile)
     out=${OUT:-/tmp/gpu-check}
     mkdir -p "$out"
@@ -212,7 +232,7 @@ case "${1:-}" in
     done
     ;;
   *)
-    echo "usage: $0 build|run|pack NAME=PATH...|ab|ab-env VAR \"VALUE...\"|kv|profile" >&2
+    echo "usage: $0 build|run|pack NAME=PATH...|ab|ab-env VAR \"VALUE...\"|kv|phases|profile" >&2
     exit 2
     ;;
 esac
