@@ -37,7 +37,9 @@ def main(path):
     with open(path) as f:
         for line in f:
             v = [int(x) for x in line.split()]
-            layers[v[0]].append(v[2:])
+            stamps = v[2:]
+            # Stamps 7 and 8 are taken only where warp 0 waits: one older than this step's entry is stale.
+            layers[v[0]].append([t if t >= stamps[0] else 0 for t in stamps])
     rows = defaultdict(list)
     spans = []
     for blocks in layers.values():
