@@ -60,26 +60,12 @@ void launch(const Shape& s, const uint4* cache, bool head_major, unsigned* sink)
   const dim3 grid(unsigned(s.heads), unsigned(s.splits));
   const int64_t chunk = (s.positions + s.splits - 1) / s.splits;
   const unsigned t = unsigned(s.threads);
-  const auto go = [&](auto kernel) {
-    kernel<<<grid, t>>>(cache, s.positions, s.heads, s.row, chunk, head_major, sink);
-  };
-  switch (s.inflight) {
-    case 1:
-      go(read_kernel<1>);
-      break;
-    case 2:
-      go(read_kernel<2>);
-      break;
-    case 4:
-      go(read_kernel<4>);
-      break;
-    case 16:
-      go(read_kernel<16>);
-      break;
-    default:
-      go(read_kernel<8>);
-      break;
-  }
+  using Kernel = void (*)(const uint4*, int64_t, int64_t, int64_t, int64_t, bool, unsigned*);
+  // Loads in flight a thread: 1, 2, 4, 8 or 16 (parse checks), by log2.
+  constexpr Kernel kernels[] = {read_kernel<1>, read_kernel<2>, read_kernel<4>, read_kernel<8>,
+                                read_kernel<16>};
+  const Kernel kernel = kernels[__builtin_ctz(unsigned(s.inflight))];
+  kernel<<<grid, t>>>(cache, s.positions, s.heads, s.row, chunk, head_major, sink);
   MOE_CUDA_LAUNCHED();
 }
 

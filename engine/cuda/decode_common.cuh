@@ -186,6 +186,10 @@ __device__ __forceinline__ void warp_dot_2_pre(const bf16* ra, const bf16* rb, c
 // adds them into x as it loads x (load_input's `ffn`).
 constexpr float kFixedScale = 4294967296.0f;  // 2^32
 constexpr float kFixedUnit = 1.0f / kFixedScale;
+// v in the fixed point, as an atomic add of a partial sum takes it.
+__device__ __forceinline__ unsigned long long to_fixed(float v) {
+  return static_cast<unsigned long long>(__float2ll_rn(v * kFixedScale));
+}
 __device__ __forceinline__ float from_fixed(long long v) {
   return __ll2float_rn(v) * kFixedUnit;
 }

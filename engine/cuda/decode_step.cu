@@ -182,8 +182,8 @@ void enqueue_decode_step(CudaContext& c) {
       at.nkv = 1;
       at.hd = r + rope;
       at.vd = r;
-      GemvArgs o{L.o, H, nh * s.v_head_dim, d.q, nullptr, 0, L.o_bias, x};
       const int64_t o_cols = nh * s.v_head_dim;
+      GemvArgs o{L.o, H, o_cols, d.q, nullptr, 0, L.o_bias, x};
       const bool fused_value =
           mla_value_fusable(r, s.v_head_dim, L.kv_b) && o_cols <= H && gemv_row_add_takes(o_cols, L.o);
       if (fused_value) {
