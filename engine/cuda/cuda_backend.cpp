@@ -190,8 +190,10 @@ class CudaBackend final : public Backend {
                     std::to_string(c_.spec.vocab_size));
   }
 
-  // The decode step's residual is summed in fixed point, which cannot carry inf, NaN or |x| >= 2^31: the
-  // kernels that convert report the first layer where such a value appeared (SampleOut::nonfinite_*).
+  // The decode step's residual is summed in fixed point, which cannot carry inf, NaN or parts of 2^23 and
+  // more: the kernels that convert report the first layer where such a value appeared
+  // (SampleOut::nonfinite_*). Attention outputs that are not fused into the fixed point (MLA's O GEMV, heads
+  // of other sizes than 128) reach the residual as floats, so their overflow shows in the layer's FFN.
   void check_step_finite() const {
     const int32_t attn = sample_host_->nonfinite_attn, ffn = sample_host_->nonfinite_ffn;
     if (attn == 0 && ffn == 0) return;
@@ -200,8 +202,9 @@ class CudaBackend final : public Backend {
     throw Error("CUDA decode: the " + std::string(in_attn ? "attention" : "feed-forward") +
                 " output of layer " + std::to_string(layer) + " (model.layers." + std::to_string(layer) +
                 ") at position " + std::to_string(len_) +
-                " holds an infinite, NaN or out-of-range (|x| >= 2^31) value: the model's weights or "
-                "activations overflow");
+                " holds an infinite, NaN or out-of-range value (|x| >= 2^23" +
+                (in_attn ? "" : ", there or in its input") +
+                "): the model's weights or activations overflow. The position is not kept.");
   }
 
   void check_fits() {

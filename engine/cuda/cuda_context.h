@@ -43,7 +43,7 @@ struct SampleOut {
   int32_t top_ids[kMaxTopLogprobs] = {};
   float top_logprobs[kMaxTopLogprobs] = {};
   // The first layer (+ 1) whose fused attention output or FFN output held a value the fixed-point residual
-  // cannot carry (infinite, NaN or beyond +-2^31; to_fixed in decode_common.cuh), 0 where none did.
+  // cannot carry (infinite, NaN or a part beyond +-2^23; to_fixed in decode_common.cuh), 0 where none did.
   int32_t nonfinite_attn = 0;
   int32_t nonfinite_ffn = 0;
 };
