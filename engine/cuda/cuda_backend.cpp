@@ -99,8 +99,11 @@ class CudaBackend final : public Backend {
       logits.resize(size_t(V));
       MOE_CUDA_CHECK(cudaMemcpyAsync(logits.data(), c_.d.logits, sizeof(float) * size_t(V),
                                      cudaMemcpyDeviceToHost, c_.stream));
+      MOE_CUDA_CHECK(
+          cudaMemcpyAsync(sample_host_, c_.d.sample, sizeof(SampleOut), cudaMemcpyDeviceToHost, c_.stream));
       copy_step_routing(routing, 0);
       MOE_CUDA_CHECK(cudaStreamSynchronize(c_.stream));
+      check_step_finite();
       ++len_;
       return;
     }
@@ -164,6 +167,7 @@ class CudaBackend final : public Backend {
         cudaMemcpyAsync(sample_host_, c_.d.sample, sizeof(SampleOut), cudaMemcpyDeviceToHost, c_.stream));
     copy_step_routing(routing, 0);
     MOE_CUDA_CHECK(cudaStreamSynchronize(c_.stream));
+    check_step_finite();
     ++len_;
     SampleResult r;
     r.token = sample_host_->token;
@@ -184,6 +188,23 @@ class CudaBackend final : public Backend {
       if (id < 0 || id >= c_.spec.vocab_size)
         throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " +
                     std::to_string(c_.spec.vocab_size));
+  }
+
+  // The decode step's residual is summed in fixed point, which cannot carry inf, NaN or parts of 2^23 and
+  // more: the kernels that convert report the first layer where such a value appeared
+  // (SampleOut::nonfinite_*). Attention outputs that are not fused into the fixed point (MLA's O GEMV, heads
+  // of other sizes than 128) reach the residual as floats, so their overflow shows in the layer's FFN.
+  void check_step_finite() const {
+    const int32_t attn = sample_host_->nonfinite_attn, ffn = sample_host_->nonfinite_ffn;
+    if (attn == 0 && ffn == 0) return;
+    const bool in_attn = attn != 0 && (ffn == 0 || attn <= ffn);
+    const int32_t layer = (in_attn ? attn : ffn) - 1;
+    throw Error("CUDA decode: the " + std::string(in_attn ? "attention" : "feed-forward") +
+                " output of layer " + std::to_string(layer) + " (model.layers." + std::to_string(layer) +
+                ") at position " + std::to_string(len_) +
+                " holds an infinite, NaN or out-of-range value (|x| >= 2^23" +
+                (in_attn ? "" : ", there or in its input") +
+                "): the model's weights or activations overflow. The position is not kept.");
   }
 
   void check_fits() {

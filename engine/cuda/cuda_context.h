@@ -35,12 +35,17 @@ struct StepParams {
 constexpr int kMaxTopLogprobs = 20;
 
 // What one decode step sends back to the host (one async copy): the sampled token, its logprob, the best
-// alternatives, and the routing of the input token's position.
+// alternatives, and whether every attention and FFN output could be added to the residual. Zeroed at the
+// start of each step (it lies in DecodeBuffers' sync region).
 struct SampleOut {
   int32_t token = -1;
   float logprob = 0;
   int32_t top_ids[kMaxTopLogprobs] = {};
   float top_logprobs[kMaxTopLogprobs] = {};
+  // The first layer (+ 1) whose fused attention output or FFN output held a value the fixed-point residual
+  // cannot carry (infinite, NaN or a part beyond +-2^23; to_fixed in decode_common.cuh), 0 where none did.
+  int32_t nonfinite_attn = 0;
+  int32_t nonfinite_ffn = 0;
 };
 
 struct KvCache {
@@ -65,11 +70,11 @@ struct DecodeBuffers {
   float* route_weights = nullptr;    // [n_moe, top_k]
   float* logits = nullptr;           // [logits_rows, V]
   StepParams* params = nullptr;      // device copy of the host's StepParams
-  SampleOut* sample = nullptr;       // sampler output
+  SampleOut* sample = nullptr;       // sampler output and the step's non-finite report (sync region)
   uint8_t* seen = nullptr;           // [V] tokens present in the history (penalties)
   float* split = nullptr;            // split-K partial sums of the attention output projection
   // The attention outputs (merge and output projection fused, see AttnDecodeArgs::o_out), the FFN blocks'
-  // outputs and tagged router logits (see FfnArgs), one region zeroed at the start of a step.
+  // outputs, tagged router logits (see FfnArgs) and `sample`, one region zeroed at the start of a step.
   int64_t* attn_out = nullptr;     // [layers, H] fixed-point sums (MLA: the merged values, nh * vd <= H)
   int64_t* ffn_out = nullptr;      // [layers, H] fixed-point sums
   uint64_t* ffn_logits = nullptr;  // [E + 1] router logits

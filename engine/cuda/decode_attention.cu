@@ -751,7 +751,8 @@ __global__ void __launch_bounds__(kCombineWarps * 32) mla_merge_value_kernel(Att
     v += __shfl_xor_sync(kFullMask, v, 1);
     v += __shfl_xor_sync(kFullMask, v, 2);
     if (quad == 0 && i < a.v_vd)
-      atomicAdd(reinterpret_cast<unsigned long long*>(a.v_out + int64_t(h) * a.v_vd + i), to_fixed(v));
+      atomicAdd(reinterpret_cast<unsigned long long*>(a.v_out + int64_t(h) * a.v_vd + i),
+                to_fixed(v, a.nonfinite, a.tag));
   }
 }
 

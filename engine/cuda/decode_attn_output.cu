@@ -131,7 +131,8 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) attn_output_kernel(Att
     if (sub == k) mine = v;
   }
   if (sub < kLoads && my_row < a.o_rows)
-    atomicAdd(reinterpret_cast<unsigned long long*>(a.o_out + my_row), to_fixed(mine + bias));
+    atomicAdd(reinterpret_cast<unsigned long long*>(a.o_out + my_row),
+              to_fixed(mine + bias, a.nonfinite, a.tag));
 }
 
 template <int kLoads>

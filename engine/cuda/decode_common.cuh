@@ -186,12 +186,19 @@ __device__ __forceinline__ void warp_dot_2_pre(const bf16* ra, const bf16* rb, c
 // adds them into x as it loads x (load_input's `ffn`).
 constexpr float kFixedScale = 4294967296.0f;  // 2^32
 constexpr float kFixedUnit = 1.0f / kFixedScale;
-// v in the fixed point, as an atomic add of a partial sum takes it.
-__device__ __forceinline__ unsigned long long to_fixed(float v) {
-  return static_cast<unsigned long long>(__float2ll_rn(v * kFixedScale));
-}
 __device__ __forceinline__ float from_fixed(long long v) {
   return __ll2float_rn(v) * kFixedUnit;
+}
+// v in the fixed point, for an atomic add. A sum must stay below 2^31 (int64 in units of 2^-32); each of its
+// parts is kept below kFixedPartLimit, so sums of up to 256 parts (an FFN's blocks, a projection's heads, a
+// merge's slices) cannot wrap. A larger, infinite or NaN part would wrap or saturate silently, so the first
+// tag (the layer + 1) to meet one goes to *report (SampleOut::nonfinite_*), which the host reads with the
+// sampled token.
+constexpr float kFixedPartLimit = 8388608.0f;  // 2^23
+__device__ __forceinline__ unsigned long long to_fixed(float v, int32_t* report, int32_t tag) {
+  if (!(fabsf(v) < kFixedPartLimit) && report && *reinterpret_cast<volatile int32_t*>(report) == 0)
+    atomicCAS(report, 0, tag);
+  return static_cast<unsigned long long>(__float2ll_rn(v * kFixedScale));
 }
 // Element i of a fixed-point vector another block of this step wrote (through L2: __ldcg).
 __device__ __forceinline__ float load_fixed(const int64_t* p, int64_t i) {

@@ -390,7 +390,7 @@ __global__ void __launch_bounds__(kThreads, 1) ffn_kernel(FfnArgs a, RouterArgs 
     float v = red[c];
     for (int q = 1; q < sh.row_groups; ++q)
       v += red[q * H + c];
-    atomicAdd(reinterpret_cast<unsigned long long*>(a.out + c), to_fixed(v));
+    atomicAdd(reinterpret_cast<unsigned long long*>(a.out + c), to_fixed(v, a.nonfinite, a.tag));
   }
 }
 

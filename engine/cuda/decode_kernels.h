@@ -75,6 +75,7 @@ struct FfnArgs {
   // `tag` is the layer's (> 0), so that a block can wait for the logits of other blocks.
   uint64_t* logits = nullptr;  // [router_rows]
   int32_t tag = 0;
+  int32_t* nonfinite = nullptr;  // SampleOut::nonfinite_ffn (to_fixed)
 };
 
 // Column pieces of a residual-adding GEMV with few rows: enough (row, piece) units to fill the GPU, at most
@@ -189,6 +190,10 @@ struct AttnDecodeArgs {      // flash-decoding over the cache, partials per spli
   const bf16* v_up = nullptr;
   int v_nope = 0, v_vd = 0;
   int64_t* v_out = nullptr;
+  // Where o_out or v_out meet a value the fixed point cannot carry: SampleOut::nonfinite_attn gets `tag`
+  // (the layer + 1; to_fixed).
+  int32_t* nonfinite = nullptr;
+  int32_t tag = 0;
 };
 void launch_attn_decode(const AttnDecodeArgs& a, cudaStream_t s);
 // Whether the MLA merge can apply the value up-projection (AttnDecodeArgs::v_up): latents in slices of 32,

@@ -41,7 +41,10 @@ __device__ inline void route_warp(const RouterArgs& a, const float* logits, floa
     sum += __shfl_xor_sync(kFullMask, sum, o);
   for (int e = lane; e < E; e += 32) {
     if (!a.sigmoid) scores[e] = float(scores[e] / sum);
-    choice[e] = scores[e] + (a.score_bias ? a.score_bias[e] : 0.0f);
+    const float c = scores[e] + (a.score_bias ? a.score_bias[e] : 0.0f);
+    // NaN (from a non-finite input) as -inf: the warp arg-max needs ordered values to agree on a valid
+    // expert in every lane (the step then reports the non-finite output, SampleOut::nonfinite_ffn).
+    choice[e] = c == c ? c : -INFINITY;
   }
   __syncwarp();
   if (a.n_group > 1) {

@@ -65,7 +65,6 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   take(b.route_weights, std::max<int64_t>(s.num_moe_layers(), 1) * k);
   take(b.logits, logits_rows * s.vocab_size);
   take(b.params, 1);
-  take(b.sample, 1);
   take(b.seen, s.vocab_size);
   take(b.split, kMaxSplitPieces * H);  // the attention output projection's split-K pieces
   // One region, zeroed at the start of every step.
@@ -73,6 +72,7 @@ size_t layout_decode_buffers(const ModelSpec& s, int64_t ctx, int64_t logits_row
   take(b.attn_out, s.num_layers * H);
   take(b.ffn_out, s.num_layers * H);
   take(b.ffn_logits, s.num_experts + 1);
+  take(b.sample, 1);
   b.sync_bytes = used - sync_start;
   return used;
 }
@@ -138,6 +138,8 @@ void enqueue_decode_step(CudaContext& c) {
     at.chunk = d.attn_chunk;
     at.splits = d.attn_splits;
     at.partial = d.attn_partial;
+    at.nonfinite = &d.sample->nonfinite_attn;
+    at.tag = int32_t(li + 1);
     at.out = d.attn;
     if (mla) {
       const int r = int(s.kv_lora_rank), rope = int(s.qk_rope_head_dim), nope = int(s.qk_nope_head_dim);
@@ -260,6 +262,7 @@ void enqueue_decode_step(CudaContext& c) {
     f.out = d.ffn_out + li * H;
     f.logits = d.ffn_logits;
     f.tag = int32_t(li + 1);
+    f.nonfinite = &d.sample->nonfinite_ffn;
     f.always_gate = L.always_gate;
     f.always_up = L.always_up;
     f.always_down = L.always_down;

@@ -305,6 +305,90 @@ std::string gib(double bytes) {
   return buf;
 }
 
+// Sets every element of the bf16 tensor `name` to +infinity in whichever safetensors file of `dir` holds it.
+void set_tensor_infinite(const fs::path& dir, const std::string& name) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".safetensors") continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t header_len = 0;
+    f.read(reinterpret_cast<char*>(&header_len), 8);
+    std::string header(size_t(header_len), '\0');
+    f.read(header.data(), std::streamsize(header_len));
+    const auto h = nlohmann::json::parse(header);
+    if (!h.contains(name)) continue;
+    if (h[name]["dtype"] != "BF16") throw Error(name + " is not bf16");
+    const uint64_t b = h[name]["data_offsets"][0], end = h[name]["data_offsets"][1];
+    const std::vector<uint16_t> inf(size_t((end - b) / 2), uint16_t(0x7F80));
+    f.seekp(std::streamoff(8 + header_len + b));
+    f.write(reinterpret_cast<const char*>(inf.data()), std::streamsize(end - b));
+    if (!f) throw Error(e.path().string() + ": could not write " + name);
+    return;
+  }
+  throw Error(dir.string() + ": no tensor " + name);
+}
+
+// The decode step sums the residual in fixed point, which cannot carry inf or NaN: an infinite weight in
+// layer 1 must end the step with an error naming that layer and its part (SampleOut::nonfinite_*), in both
+// the logits step (forward of one token) and decode_sample, instead of finite garbage; the position is not
+// kept, and the same step fails the same way again (no sticky CUDA error). 16 experts keep the files small
+// and still leave lane 0 of the routing warp without an expert in the third of four rounds (the case NaN
+// scores once turned into expert 2^30).
+void check_nonfinite() {
+  struct Case {
+    std::string preset, tensor, expect;
+    nlohmann::json patch;
+  };
+  const std::vector<Case> cases = {
+      {"qwen1.5-moe-a2.7b",
+       "model.layers.1.post_attention_layernorm.weight",
+       "feed-forward output of layer 1 ",
+       {{"num_experts", 16}}},
+      {"qwen1.5-moe-a2.7b",
+       "model.layers.1.self_attn.o_proj.weight",
+       "attention output of layer 1 ",
+       {{"num_experts", 16}}},
+      // MLA: the merge applies the value up-projection (the fused value path) and reports.
+      {"deepseek-v2-lite",
+       "model.layers.1.self_attn.kv_b_proj.weight",
+       "attention output of layer 1 ",
+       {{"n_routed_experts", 16}}}};
+  for (const auto& c : cases) {
+    const fs::path dir = write_real_shape(c.preset, 2, c.patch);
+    set_tensor_infinite(dir, c.tensor);
+    auto model = Model::open(dir);
+    const auto ids = gpu_check_ids(16, model->spec().vocab_size, 7);
+    const std::span<const int32_t> prompt(ids.data(), ids.size() - 1), last(&ids.back(), 1);
+    for (const bool sampled : {false, true}) {
+      const std::string name =
+          "non-finite reported: " + c.preset + " " + c.tensor + (sampled ? ", decode_sample" : ", decode");
+      BackendOptions o;
+      o.context_length = 64;
+      auto b = make_cuda_backend(*model, o);
+      std::vector<float> logits;
+      b->forward(prompt, LogitsMode::Last, logits, nullptr);
+      std::string first, again;
+      for (std::string* m : {&first, &again}) {
+        try {
+          if (sampled)
+            b->decode_sample(ids.back(), SamplingParams{}, ids, 0, 0, nullptr);
+          else
+            b->forward(last, LogitsMode::Last, logits, nullptr);
+          *m = "no error";
+        } catch (const Error& e) {
+          *m = e.what();
+        }
+      }
+      const bool ok = first.find(c.expect) != std::string::npos &&
+                      first.find("position 15 ") != std::string::npos && again == first &&
+                      b->cache_length() == 15;
+      row(name, ok,
+          first.substr(0, 240) + (again == first ? "; the same again" : "; then: " + again.substr(0, 120)) +
+              "; cache length " + std::to_string(b->cache_length()));
+    }
+    fs::remove_all(dir);
+  }
+}
+
 // A shape far larger than the GPU is refused cleanly, and the process goes on working afterwards.
 void check_oom(const fs::path& fixture) {
   GpuMemory before;
@@ -434,6 +518,7 @@ int main(int argc, char** argv) {
         fs::remove_all(dir);
       });
     }
+    guarded("non-finite reported", check_nonfinite);
     if (!fixtures.empty()) guarded("out of memory", [&] { check_oom(fixtures.front()); });
   }
 

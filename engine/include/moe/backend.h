@@ -74,6 +74,9 @@ class Backend {
   // samples the next token from its logits with `sample_token`'s arithmetic and RNG counter `step`.
   // `history` holds every token so far, `token` included (for the penalties). The CPU does this on the host;
   // the CUDA backend samples on the device and copies back only the result.
+  // The CUDA backend's one-token steps (this and forward with one token) throw moe::Error, and leave
+  // cache_length() as it was, when a layer's output overflows its fixed-point residual (inf, NaN or out of
+  // range); the CPU backend and the CUDA prefill return the non-finite logits instead.
   virtual SampleResult decode_sample(int32_t token, const SamplingParams& params,
                                      std::span<const int32_t> history, uint64_t step, int top_logprobs,
                                      RoutingBatch* routing);
