@@ -12,7 +12,7 @@
 
 namespace moe::cuda {
 
-constexpr int kMaxExperts = 512;
+constexpr int kMaxExperts = 256;  // eight a lane of the routing warp (decode_route.cuh)
 constexpr int kMaxTopK = 32;
 
 // y[rows] (=|+=) W[rows, cols] . norm(x) (+ bias)
