@@ -3,9 +3,9 @@
 // scaled weights. Used by the feed-forward kernel (decode_ffn.cu).
 //
 // Every step is on one warp's critical path while the FFN's other warps wait for the routing (layers without
-// a shared expert), so each lane keeps its experts (lane, lane + 32, ...) in registers, the max and the
-// top-k's arg-max are single redux.sync instructions, and the chosen weights are read and scaled by their
-// own lanes at once (cuda_decode_notes, versions 84-85).
+// a shared expert), so each lane keeps its experts (lane, lane + 32, ...) in registers, the max is one
+// redux.sync and each top-k round two (the largest value, then the lowest id holding it), and the chosen
+// weights are read and scaled by their own lanes at once (cuda_decode_notes, versions 84-85).
 #pragma once
 
 #include "cuda/decode_common.cuh"
@@ -13,8 +13,9 @@
 
 namespace moe::cuda {
 
-// Experts a lane holds in registers. Sixteen (512 experts) made the FFN kernel's wider variants spill in
-// every form tried (inlined, a second instantiation, or a call for the larger counts only).
+// Experts a lane holds in registers. Eight add no spills to the FFN kernel's variants; sixteen (512 experts)
+// made its wider ones spill in every form tried (inlined, a second instantiation, or a call for the larger
+// counts only).
 constexpr int kRouteRegs = kMaxExperts / 32;
 static_assert(kMaxExperts % 32 == 0 && kRouteRegs <= 8, "eight experts a lane at most");
 

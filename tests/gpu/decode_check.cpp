@@ -204,14 +204,10 @@ int main(int argc, char** argv) {
       row("decode = cpu: " + f.filename().string(), false, e.what());
     }
   }
-  if (!only) {
-    // A random checkpoint whose expert matrices are not a multiple of 256 bytes (hidden 120, experts 36
-    // wide), so the stacked experts carry alignment padding the kernels must step over.
-    const fs::path dir = fs::temp_directory_path() / "moe-decode-check-random" / "padded-experts";
+  // A random checkpoint of `config` checked like a fixture (24 token ids).
+  const auto random_case = [&](const std::string& name, const nlohmann::json& config) {
+    const fs::path dir = fs::temp_directory_path() / "moe-decode-check-random" / name;
     try {
-      nlohmann::json config = moe::preset_config("tiny-qwen3-moe");
-      config["hidden_size"] = 120;
-      config["moe_intermediate_size"] = 36;
       fs::remove_all(dir);
       moe::write_random_checkpoint(dir, config, 5, moe::DType::BF16);
       std::vector<int32_t> ids;
@@ -220,8 +216,25 @@ int main(int argc, char** argv) {
       std::ofstream(dir / "ids.json") << nlohmann::json(ids).dump();
       check_fixture(dir);
     } catch (const std::exception& e) {
-      row("decode = cpu: padded-experts", false, e.what());
+      row("decode = cpu: " + name, false, e.what());
     }
+  };
+  if (!only) {
+    // Expert matrices that are not a multiple of 256 bytes (hidden 120, experts 36 wide), so the stacked
+    // experts carry alignment padding the kernels must step over.
+    nlohmann::json padded = moe::preset_config("tiny-qwen3-moe");
+    padded["hidden_size"] = 120;
+    padded["moe_intermediate_size"] = 36;
+    random_case("padded-experts", padded);
+    // As many experts as the decode routing holds (eight a lane of its warp: kMaxExperts), DeepSeek-V3's
+    // grouped sigmoid routing with its score bias.
+    nlohmann::json many = moe::preset_config("tiny-deepseek-v3");
+    many["n_routed_experts"] = 256;
+    many["num_experts_per_tok"] = 8;
+    many["n_group"] = 8;
+    many["topk_group"] = 4;
+    many["moe_intermediate_size"] = 16;
+    random_case("256-experts", many);
   }
   if (total_rows > 0) {
     char buf[160];
